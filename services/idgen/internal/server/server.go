@@ -1,0 +1,70 @@
+// Package server implements the IDGenService gRPC API over a snowflake generator.
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/monoreel/monoreel/libs/snowflake"
+	idgenv1 "github.com/monoreel/monoreel/proto/idgen/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// MaxBatch is the most IDs one NextIDs call returns.
+const MaxBatch = 10000
+
+// Server serves IDGenService.
+type Server struct {
+	idgenv1.UnimplementedIDGenServiceServer
+	gen   *snowflake.Generator
+	epoch time.Time
+}
+
+// New returns a Server issuing IDs from gen, whose IDs count from epoch.
+func New(gen *snowflake.Generator, epoch time.Time) *Server {
+	return &Server{gen: gen, epoch: epoch}
+}
+
+// NextID returns one new ID.
+func (s *Server) NextID(_ context.Context, _ *idgenv1.NextIDRequest) (*idgenv1.NextIDResponse, error) {
+	id, err := s.gen.Next()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	parts := snowflake.Decompose(id, s.epoch)
+	return &idgenv1.NextIDResponse{
+		Id:       id,
+		IssuedAt: timestamppb.New(parts.Time),
+		WorkerId: int32(parts.WorkerID),
+	}, nil
+}
+
+// NextIDs returns count new IDs in increasing order.
+func (s *Server) NextIDs(_ context.Context, req *idgenv1.NextIDsRequest) (*idgenv1.NextIDsResponse, error) {
+	if req.GetCount() < 1 || req.GetCount() > MaxBatch {
+		return nil, status.Errorf(codes.InvalidArgument, "count %d outside 1..%d", req.GetCount(), MaxBatch)
+	}
+	ids, err := s.gen.NextN(make([]int64, 0, req.GetCount()), int(req.GetCount()))
+	if err != nil {
+		// The IDs issued before the error are never reissued; dropping them is safe.
+		return nil, toStatus(err)
+	}
+	return &idgenv1.NextIDsResponse{Ids: ids, WorkerId: int32(s.gen.WorkerID())}, nil
+}
+
+// toStatus maps generator errors to gRPC codes: a clock rollback is transient
+// (another worker, or this one a moment later, can serve the call).
+func toStatus(err error) error {
+	var rollback *snowflake.ClockRollbackError
+	switch {
+	case errors.As(err, &rollback):
+		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, snowflake.ErrTimestampOutOfRange):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	default:
+		return status.Error(codes.Internal, err.Error())
+	}
+}

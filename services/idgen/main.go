@@ -1,0 +1,135 @@
+// Command idgen serves snowflake IDs over gRPC (monoreel.idgen.v1.IDGenService).
+//
+//	idgen -listen=:9090 -worker_id=3 -watermark_file=/var/lib/idgen/watermark
+//
+// Each running instance needs its own worker id (0..1023). With -watermark_file
+// the newest issued timestamp survives restarts: a worker whose clock is behind it
+// refuses to issue IDs until the clock catches up. SIGTERM or SIGINT stops it
+// gracefully: in-flight calls finish and the watermark is saved.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/monoreel/monoreel/libs/snowflake"
+	idgenv1 "github.com/monoreel/monoreel/proto/idgen/v1"
+	"github.com/monoreel/monoreel/services/idgen/internal/server"
+	"github.com/monoreel/monoreel/services/idgen/internal/watermark"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// version is set at link time by the release build (x_defs in BUILD.bazel).
+var version = "dev"
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "idgen:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx ends or a SIGTERM/SIGINT arrives. ready, if set, is called
+// with the listening address once the server accepts calls.
+func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Addr)) error {
+	flags := flag.NewFlagSet("idgen", flag.ContinueOnError)
+	listen := flags.String("listen", ":9090", "gRPC listen address (host:port)")
+	workerID := flags.Int64("worker_id", 0, "this instance's worker id, unique among running instances (0..1023)")
+	watermarkFile := flags.String("watermark_file", "", "file keeping the newest issued timestamp across restarts (none if empty)")
+	saveEvery := flags.Duration("watermark_interval", time.Second, "how often to save the watermark while running")
+	drain := flags.Duration("shutdown_grace", 10*time.Second, "how long in-flight calls may take after SIGTERM")
+	printVersion := flags.Bool("version", false, "print the version and exit")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	if *printVersion {
+		fmt.Fprintln(stdout, "idgen", version)
+		return nil
+	}
+	log := slog.New(slog.NewTextHandler(stdout, nil))
+
+	cfg := snowflake.Config{WorkerID: *workerID, Logger: log}
+	if *watermarkFile != "" {
+		w, found, err := watermark.Load(*watermarkFile)
+		if err != nil {
+			return err
+		}
+		if found && w.WorkerID != *workerID {
+			return fmt.Errorf("watermark %s belongs to worker %d, not %d", *watermarkFile, w.WorkerID, *workerID)
+		}
+		if found {
+			cfg.NotBefore = w.Last()
+		}
+	}
+	gen, err := snowflake.New(cfg)
+	if err != nil {
+		return err
+	}
+	save := func() error {
+		if *watermarkFile == "" || gen.LastTimestamp().IsZero() {
+			return nil
+		}
+		return watermark.Save(*watermarkFile, watermark.Watermark{WorkerID: *workerID, LastUnixMilli: gen.LastTimestamp().UnixMilli()})
+	}
+
+	lis, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := grpc.NewServer()
+	idgenv1.RegisterIDGenServiceServer(srv, server.New(gen, snowflake.DefaultEpoch))
+	healthSrv := health.NewServer()
+	healthpb.RegisterHealthServer(srv, healthSrv)
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	log.Info("idgen serving", "addr", lis.Addr().String(), "worker_id", *workerID, "version", version)
+	if ready != nil {
+		ready(lis.Addr())
+	}
+
+	ticker := time.NewTicker(*saveEvery)
+	defer ticker.Stop()
+	for {
+		select {
+		case err := <-served:
+			return errors.Join(err, save())
+		case <-ticker.C:
+			if err := save(); err != nil {
+				log.Error("saving watermark", "err", err)
+			}
+		case <-ctx.Done():
+			log.Info("shutting down", "grace", *drain)
+			healthSrv.Shutdown()
+			gracefulStop(srv, *drain)
+			return save()
+		}
+	}
+}
+
+// gracefulStop lets in-flight calls finish for up to grace, then cuts them off.
+func gracefulStop(srv *grpc.Server, grace time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		srv.Stop()
+	}
+}
