@@ -2,17 +2,20 @@ module github.com/monoreel/monoreel
 
 go 1.26.0
 
+// github.com/bazelbuild/buildtools is held at a 2025-06 commit: later ones depend on
+// github.com/google/safeopen, whose BUILD files name repos of its own WORKSPACE.
 require (
-	github.com/bazelbuild/buildtools v0.0.0-20260904073137-eaa4d125b423
+	github.com/bazelbuild/buildtools v0.0.0-20250602201422-b1e23f1025b8
 	github.com/tinylib/msgp v1.6.5
 	go.uber.org/mock v0.6.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 )
 
+// github.com/bazelbuild/buildtools is held at a 2025-06 commit: later ones depend on
+// github.com/google/safeopen, whose BUILD files name repos of its own WORKSPACE.
 require (
 	github.com/golang/protobuf v1.5.4 // indirect
-	github.com/google/safeopen v0.0.0-20260327150837-43626d6f4685 // indirect
 	github.com/philhofer/fwd v1.2.0 // indirect
 	golang.org/x/mod v0.41.0 // indirect
 	golang.org/x/net v0.60.0 // indirect
