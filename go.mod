@@ -2,17 +2,17 @@ module github.com/monoreel/monoreel
 
 go 1.26.0
 
-// github.com/bazelbuild/buildtools is held at a 2025-06 commit: later ones depend on
+// github.com/bazelbuild/buildtools is held at the commit gazelle 0.47 requires: later ones depend on
 // github.com/google/safeopen, whose BUILD files name repos of its own WORKSPACE.
 require (
-	github.com/bazelbuild/buildtools v0.0.0-20250602201422-b1e23f1025b8
+	github.com/bazelbuild/buildtools v0.0.0-20250930140053-2eb4fccefb52
 	github.com/tinylib/msgp v1.6.5
 	go.uber.org/mock v0.6.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 )
 
-// github.com/bazelbuild/buildtools is held at a 2025-06 commit: later ones depend on
+// github.com/bazelbuild/buildtools is held at the commit gazelle 0.47 requires: later ones depend on
 // github.com/google/safeopen, whose BUILD files name repos of its own WORKSPACE.
 require (
 	github.com/golang/protobuf v1.5.4 // indirect
