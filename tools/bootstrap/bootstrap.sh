@@ -3,7 +3,7 @@
 # (first argument) that .bazelrc try-imports. Run by ./bazelw when its inputs change.
 #
 # 1. Bazel: $BAZEL_REAL, else bazelisk, else a bazel >= 7.7 on PATH, else Bazel 7.x
-#    from Debian testing (apt_install_testing.sh).
+#    from Debian testing (apt_install.sh).
 # 2. The Bazel registry: if Bazel can resolve a module from it, nothing else is needed.
 #    Otherwise (or with MONOREEL_OFFLINE=1) prepare module overrides in the cache dir:
 #    rules_go and gazelle from the Go module proxy at the versions in MODULE.bazel
@@ -46,7 +46,7 @@ find_bazel() {
 
 bazel=$(find_bazel) || {
   say "no Bazel >= 7.7 found; installing Bazel $(cat "$root/.bazelversion") from Debian"
-  "$root/tools/bootstrap/apt_install_testing.sh" bazel-bootstrap bazel-rules-shell protobuf-compiler libprotobuf-dev
+  "$root/tools/bootstrap/apt_install.sh" --testing bazel-bootstrap bazel-rules-shell protobuf-compiler libprotobuf-dev
   bazel=$(find_bazel) || die "Debian's Bazel is older than 7.7 ($(bazel --version 2>&1 | head -1)): install bazelisk"
 }
 say "using $bazel ($("$bazel" --version))"
@@ -64,6 +64,17 @@ registry_reachable() {
   (cd "$probe" && "$bazel" --output_base="$probe/output_base" shutdown >/dev/null 2>&1) || true
   return $ok
 }
+
+# Programs and servers the tests run: installed here because a test never skips
+# for lack of one.
+test_packages=(graphviz)
+missing=()
+for package in "${test_packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  "$root/tools/bootstrap/apt_install.sh" "${missing[@]}"
+fi
 
 offline=${MONOREEL_OFFLINE-}
 if [ -z "$offline" ]; then
@@ -92,7 +103,7 @@ missing=()
 [ -f /usr/share/bazel/rules/shell/MODULE.bazel ] || missing+=(bazel-rules-shell)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} from Debian"
-  "$root/tools/bootstrap/apt_install_testing.sh" "${missing[@]}"
+  "$root/tools/bootstrap/apt_install.sh" --testing "${missing[@]}"
 fi
 
 # module_version NAME: the version MODULE.bazel asks for.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs packages from Debian testing ("forky") on a Debian bookworm host:
-#   apt_install_testing.sh PACKAGE...
+# Installs Debian packages:
+#   apt_install.sh PACKAGE...             from the host's own suites (servers for tests)
+#   apt_install.sh --testing PACKAGE...   from Debian testing ("forky"), on bookworm
 #
 # bookworm only packages Bazel 4, which has no bzlmod. Debian testing packages a
 # 7.x as bazel-bootstrap; it installs on bookworm as a partial upgrade, and what links
@@ -10,7 +11,12 @@
 #
 # Prints what it does on stderr; exits non-zero with a one-line reason otherwise.
 set -euo pipefail
-[ $# -gt 0 ] || { echo "usage: $0 PACKAGE..." >&2; exit 2; }
+testing=0
+if [ "${1-}" = --testing ]; then
+  testing=1
+  shift
+fi
+[ $# -gt 0 ] || { echo "usage: $0 [--testing] PACKAGE..." >&2; exit 2; }
 
 suite=forky
 sources=/etc/apt/sources.list.d/monoreel-debian-testing.sources
@@ -41,6 +47,15 @@ mirror_of_host() {
   awk '$1=="deb" && $0 ~ / bookworm / { for (i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) { print $i "|" ; exit } }' \
     /etc/apt/sources.list 2>/dev/null | head -1
 }
+
+if [ $testing = 0 ]; then
+  say "installing $* from Debian"
+  if ! { $sudo apt-get install -y -qq "$@" >/dev/null 2>&1 ||
+    { $sudo apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null; }; }; then
+    die "could not install $* from Debian: check apt's sources"
+  fi
+  exit 0
+fi
 
 if [ ! -f "$sources" ]; then
   m=$(mirror_of_host) || true
