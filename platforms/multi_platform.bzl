@@ -11,13 +11,21 @@ ALL_PLATFORMS = [
     Label("//platforms:darwin_arm64"),
 ]
 
+# The Linux platforms, which container images are built for.
+LINUX_PLATFORMS = [
+    Label("//platforms:linux_amd64"),
+    Label("//platforms:linux_arm64"),
+]
+
 def _split_by_platform_impl(_settings, attr):
     return {
         platform.name: {"//command_line_option:platforms": str(platform)}
         for platform in attr.platforms
     }
 
-_split_by_platform = transition(
+# Builds an attribute once per platform of the rule's `platforms` attribute; the
+# split keys are the platforms' names ("linux_arm64").
+split_by_platform = transition(
     implementation = _split_by_platform_impl,
     inputs = [],
     outputs = ["//command_line_option:platforms"],
@@ -38,7 +46,7 @@ multi_platform_binaries = rule(
     doc = "Builds every binary for every platform; outputs are <name>/<binary>_<platform>.",
     attrs = {
         "binaries": attr.label_list(
-            cfg = _split_by_platform,
+            cfg = split_by_platform,
             mandatory = True,
             doc = "Executable targets to build for each platform.",
         ),

@@ -51,7 +51,9 @@ def _go_toolchain_module_impl(ctx):
     result = ctx.execute(["sh", "-c", "chmod +x bin/* pkg/tool/*/*"])
     if result.return_code != 0:
         fail("could not make the Go SDK executable: " + result.stderr)
-    ctx.file("BUILD.bazel", 'exports_files(["README.md"])\n')
+
+    # README.md marks the root for go_sdk.wrap; zoneinfo.zip goes into images.
+    ctx.file("BUILD.bazel", 'exports_files(["README.md", "lib/time/zoneinfo.zip"])\n')
 
 go_toolchain_module = repository_rule(
     implementation = _go_toolchain_module_impl,

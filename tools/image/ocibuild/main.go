@@ -1,0 +1,118 @@
+// Command ocibuild writes a service's multi-platform image as an OCI image layout
+// (and optionally a tarball of it). Bazel runs it for go_image (tools/image).
+//
+//	ocibuild --name=idgen --binary=linux/amd64=PATH --binary=linux/arm64=PATH \
+//	    --zoneinfo=zoneinfo.zip --port=9090 --layout=OUT_DIR [--tarball=OUT.tar] \
+//	    [--status_file=stable-status.txt] [--digest_file=OUT.digest]
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/monoreel/monoreel/tools/image/internal/ociimage"
+)
+
+// repeated is a flag that may be given many times.
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, ",") }
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "ocibuild:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	flags := flag.NewFlagSet("ocibuild", flag.ContinueOnError)
+	var binaries, ports, labels repeated
+	name := flags.String("name", "", "service name")
+	flags.Var(&binaries, "binary", "PLATFORM=PATH, e.g. linux/arm64=bazel-out/.../idgen (repeat)")
+	flags.Var(&ports, "port", "exposed port, e.g. 9090 or 9090/udp (repeat)")
+	flags.Var(&labels, "label", "KEY=VALUE image label (repeat)")
+	zoneInfo := flags.String("zoneinfo", "", "the Go SDK's lib/time/zoneinfo.zip")
+	statusFile := flags.String("status_file", "", "Bazel's stable-status.txt when stamping: adds the revision label")
+	layoutDir := flags.String("layout", "", "output OCI layout directory")
+	tarballPath := flags.String("tarball", "", "also write the layout as a tar here")
+	digestFile := flags.String("digest_file", "", "write the index digest here")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	if *layoutDir == "" {
+		return fmt.Errorf("--layout is required")
+	}
+	spec := ociimage.Spec{Name: *name, ZoneInfo: *zoneInfo, Ports: ports, Binaries: map[string]string{}, Labels: map[string]string{}}
+	for _, b := range binaries {
+		platform, path, ok := strings.Cut(b, "=")
+		if !ok {
+			return fmt.Errorf("--binary=%q: want PLATFORM=PATH", b)
+		}
+		spec.Binaries[platform] = path
+	}
+	for _, l := range labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok {
+			return fmt.Errorf("--label=%q: want KEY=VALUE", l)
+		}
+		spec.Labels[k] = v
+	}
+	if *statusFile != "" {
+		status, err := readStatus(*statusFile)
+		if err != nil {
+			return err
+		}
+		if rev := status["STABLE_MONOREEL_COMMIT"]; rev != "" {
+			spec.Labels["org.opencontainers.image.revision"] = rev
+		}
+		if version := status["STABLE_MONOREEL_VERSION"]; version != "" {
+			spec.Labels["org.opencontainers.image.version"] = version
+		}
+	}
+	idx, err := ociimage.Build(spec)
+	if err != nil {
+		return err
+	}
+	digest, err := ociimage.WriteLayout(*layoutDir, idx)
+	if err != nil {
+		return err
+	}
+	if *digestFile != "" {
+		if err := os.WriteFile(*digestFile, []byte(digest.String()+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	if *tarballPath != "" {
+		f, err := os.Create(*tarballPath)
+		if err != nil {
+			return err
+		}
+		if err := ociimage.WriteLayoutTarball(f, *layoutDir); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	return nil
+}
+
+// readStatus reads Bazel's workspace status file: "KEY value" lines.
+func readStatus(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	status := map[string]string{}
+	scanner := bufio.NewScanner(f)
+	for scanner.Scan() {
+		k, v, _ := strings.Cut(scanner.Text(), " ")
+		status[k] = v
+	}
+	return status, scanner.Err()
+}

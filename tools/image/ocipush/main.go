@@ -1,0 +1,73 @@
+// Command ocipush pushes a service image (an OCI layout written by ocibuild) to a
+// registry. `bazel run //services/<name>:push` runs it with --layout set:
+//
+//	./bazelw run //services/idgen:push -- --repository=HOST/PATH [--tag=T ...] [--insecure]
+//
+// Credentials come from the docker config ($DOCKER_CONFIG or ~/.docker/config.json)
+// and its credential helpers. --insecure (plain HTTP) is for loopback registries.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/monoreel/monoreel/tools/image/internal/ociimage"
+	"github.com/monoreel/monoreel/tools/image/internal/push"
+)
+
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, ",") }
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "ocipush:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	flags := flag.NewFlagSet("ocipush", flag.ContinueOnError)
+	var layouts, tags repeated
+	flags.Var(&layouts, "layout", "NAME=DIR: an image's OCI layout (set by the push target; repeat)")
+	repository := flags.String("repository", "", "HOST/PATH to push one image to")
+	registry := flags.String("registry", "", "HOST/PREFIX to push every image to, as PREFIX/NAME")
+	flags.Var(&tags, "tag", "tag to push (repeat; default latest)")
+	insecure := flags.Bool("insecure", false, "plain HTTP, for a registry on loopback")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	if (*repository == "") == (*registry == "") {
+		return fmt.Errorf("want exactly one of --repository=HOST/PATH or --registry=HOST/PREFIX")
+	}
+	if *repository != "" && len(layouts) != 1 {
+		return fmt.Errorf("--repository pushes one image, but %d layouts were given: use --registry", len(layouts))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	for _, l := range layouts {
+		name, dir, ok := strings.Cut(l, "=")
+		if !ok {
+			return fmt.Errorf("--layout=%q: want NAME=DIR", l)
+		}
+		idx, err := ociimage.ReadLayout(dir)
+		if err != nil {
+			return err
+		}
+		repo := *repository
+		if repo == "" {
+			repo = strings.TrimSuffix(*registry, "/") + "/" + name
+		}
+		result, err := push.Push(ctx, idx, push.Options{Repository: repo, Tags: tags, Insecure: *insecure})
+		if err != nil {
+			return err
+		}
+		fmt.Printf("pushed %s (%d blobs uploaded, %d blobs or manifests already present)\n", result.Reference, result.Uploaded, result.Present)
+	}
+	return nil
+}
