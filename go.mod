@@ -29,6 +29,7 @@ require (
 require (
 	github.com/google/go-containerregistry v0.20.6
 	golang.org/x/crypto/x509roots/fallback v0.0.0-20261030153154-30a33513ff6d
+	golang.org/x/time v0.16.0
 )
 
 require (
