@@ -26,10 +26,10 @@ const (
 	SequenceBits  = 12
 
 	// MaxWorkerID is the largest worker id an ID can carry.
-	MaxWorkerID   = 1<<WorkerBits - 1
-	maxSequence   = 1<<SequenceBits - 1
-	maxTimestamp  = 1<<TimestampBits - 1
-	workerShift   = SequenceBits
+	MaxWorkerID    = 1<<WorkerBits - 1
+	maxSequence    = 1<<SequenceBits - 1
+	maxTimestamp   = 1<<TimestampBits - 1
+	workerShift    = SequenceBits
 	timestampShift = SequenceBits + WorkerBits
 )
 

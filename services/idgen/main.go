@@ -14,20 +14,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
+	"github.com/monoreel/monoreel/libs/obs"
 	"github.com/monoreel/monoreel/libs/snowflake"
 	idgenv1 "github.com/monoreel/monoreel/proto/idgen/v1"
 	"github.com/monoreel/monoreel/services/idgen/internal/server"
 	"github.com/monoreel/monoreel/services/idgen/internal/watermark"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // version is set at link time by the release build (x_defs in BUILD.bazel).
@@ -40,8 +36,8 @@ func main() {
 	}
 }
 
-// run serves until ctx ends or a SIGTERM/SIGINT arrives. ready, if set, is called
-// with the listening address once the server accepts calls.
+// run serves until ctx ends or a SIGTERM/SIGINT arrives (see libs/obs). ready, if
+// set, is called with the gRPC address once the server accepts calls.
 func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Addr)) error {
 	flags := flag.NewFlagSet("idgen", flag.ContinueOnError)
 	listen := flags.String("listen", ":9090", "gRPC listen address (host:port)")
@@ -49,6 +45,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	watermarkFile := flags.String("watermark_file", "", "file keeping the newest issued timestamp across restarts (none if empty)")
 	saveEvery := flags.Duration("watermark_interval", time.Second, "how often to save the watermark while running")
 	drain := flags.Duration("shutdown_grace", 10*time.Second, "how long in-flight calls may take after SIGTERM")
+	admin := flags.String("admin_listen", ":9091", "metrics, pprof and /healthz listen address (none if empty)")
 	printVersion := flags.Bool("version", false, "print the version and exit")
 	if err := flags.Parse(args); err != nil {
 		return err
@@ -57,9 +54,12 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 		fmt.Fprintln(stdout, "idgen", version)
 		return nil
 	}
-	log := slog.New(slog.NewTextHandler(stdout, nil))
+	o, err := obs.New(obs.Options{Service: "idgen", AdminAddr: *admin, Out: stdout, Grace: *drain})
+	if err != nil {
+		return err
+	}
 
-	cfg := snowflake.Config{WorkerID: *workerID, Logger: log}
+	cfg := snowflake.Config{WorkerID: *workerID, Logger: o.Log}
 	if *watermarkFile != "" {
 		w, found, err := watermark.Load(*watermarkFile)
 		if err != nil {
@@ -87,49 +87,31 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	if err != nil {
 		return err
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(o.ServerOptions(nil, nil)...)
 	idgenv1.RegisterIDGenServiceServer(srv, server.New(gen, snowflake.DefaultEpoch))
-	healthSrv := health.NewServer()
-	healthpb.RegisterHealthServer(srv, healthSrv)
+	o.RegisterHealth(srv)
 
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	log.Info("idgen serving", "addr", lis.Addr().String(), "worker_id", *workerID, "version", version)
-	if ready != nil {
-		ready(lis.Addr())
-	}
-
-	ticker := time.NewTicker(*saveEvery)
-	defer ticker.Stop()
-	for {
-		select {
-		case err := <-served:
-			return errors.Join(err, save())
-		case <-ticker.C:
-			if err := save(); err != nil {
-				log.Error("saving watermark", "err", err)
-			}
-		case <-ctx.Done():
-			log.Info("shutting down", "grace", *drain)
-			healthSrv.Shutdown()
-			gracefulStop(srv, *drain)
-			return save()
-		}
-	}
-}
-
-// gracefulStop lets in-flight calls finish for up to grace, then cuts them off.
-func gracefulStop(srv *grpc.Server, grace time.Duration) {
-	done := make(chan struct{})
+	saveCtx, stopSaving := context.WithCancel(ctx)
+	defer stopSaving()
 	go func() {
-		srv.GracefulStop()
-		close(done)
+		ticker := time.NewTicker(*saveEvery)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-saveCtx.Done():
+				return
+			case <-ticker.C:
+				if err := save(); err != nil {
+					o.Log.Error("saving watermark", "err", err)
+				}
+			}
+		}
 	}()
-	select {
-	case <-done:
-	case <-time.After(grace):
-		srv.Stop()
-	}
+	err = o.Run(ctx, srv, lis, func(net.Addr) {
+		if ready != nil {
+			ready(lis.Addr())
+		}
+	})
+	stopSaving()
+	return errors.Join(err, save())
 }

@@ -45,7 +45,7 @@ func TestServeAndStopOnSIGTERM(t *testing.T) {
 	done := make(chan error, 1)
 	out := &syncBuffer{}
 	go func() {
-		done <- run(context.Background(), []string{"-listen=127.0.0.1:0", "-worker_id=9", "-watermark_file=" + wm}, out,
+		done <- run(context.Background(), []string{"-listen=127.0.0.1:0", "-admin_listen=127.0.0.1:0", "-worker_id=9", "-watermark_file=" + wm}, out,
 			func(a net.Addr) { addrs <- a })
 	}()
 	var addr net.Addr

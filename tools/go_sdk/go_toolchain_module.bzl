@@ -52,8 +52,9 @@ def _go_toolchain_module_impl(ctx):
     if result.return_code != 0:
         fail("could not make the Go SDK executable: " + result.stderr)
 
-    # README.md marks the root for go_sdk.wrap; zoneinfo.zip goes into images.
-    ctx.file("BUILD.bazel", 'exports_files(["README.md", "lib/time/zoneinfo.zip"])\n')
+    # README.md marks the root for go_sdk.wrap; zoneinfo.zip goes into images;
+    # gofmt checks the repo's formatting.
+    ctx.file("BUILD.bazel", 'exports_files(["README.md", "bin/gofmt", "lib/time/zoneinfo.zip"])\n')
 
 go_toolchain_module = repository_rule(
     implementation = _go_toolchain_module_impl,

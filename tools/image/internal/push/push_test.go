@@ -146,7 +146,9 @@ func TestPushIndexAndInspectWithSkopeo(t *testing.T) {
 	// A third-party client sees an index of linux/amd64 and linux/arm64...
 	var index struct {
 		MediaType string
-		Manifests []struct{ Platform struct{ OS, Architecture string } }
+		Manifests []struct {
+			Platform struct{ OS, Architecture string }
+		}
 	}
 	if err := json.Unmarshal(skopeo(t, "--raw", "docker://"+repo+":v1"), &index); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Formats (fix) or checks (check) the workspace: Starlark with buildifier (built by
+# Bazel from github.com/bazelbuild/buildtools) and Go with the pinned SDK's gofmt.
+#   ./bazelw run //:format                     reformat in place
+#   ./bazelw test //tools/format:format_test   fail on unformatted files
+set -euo pipefail
+
+mode=${1:?usage: format.sh check|fix BUILDIFIER GOFMT MODULE_BAZEL}
+runfiles=${RUNFILES_DIR:-${TEST_SRCDIR:-$0.runfiles}}
+buildifier="$runfiles/$2"
+gofmt="$runfiles/$3"
+# The workspace: where MODULE.bazel really lives (bazel run also says it directly).
+workspace=${BUILD_WORKSPACE_DIRECTORY:-$(dirname "$(readlink -f "$runfiles/$4")")}
+
+cd "$workspace"
+# list NAME_PATTERN...: the workspace's files matching any pattern, sorted.
+list() {
+  local expr=() p
+  for p in "$@"; do expr+=(-o -name "$p"); done
+  find . -path './bazel-*' -prune -o -path './.git' -prune -o \( "${expr[@]:1}" \) -type f -print0 | LC_ALL=C sort -z
+}
+starlark=()
+while IFS= read -r -d '' f; do starlark+=("$f"); done < <(list BUILD.bazel BUILD '*.bzl' MODULE.bazel WORKSPACE)
+gofiles=()
+while IFS= read -r -d '' f; do gofiles+=("$f"); done < <(list '*.go')
+
+case "$mode" in
+  fix)
+    "$buildifier" -mode=fix "${starlark[@]}"
+    "$gofmt" -w "${gofiles[@]}"
+    ;;
+  check)
+    failed=0
+    if ! "$buildifier" -mode=check "${starlark[@]}"; then failed=1; fi
+    unformatted=$("$gofmt" -l "${gofiles[@]}")
+    if [ -n "$unformatted" ]; then
+      printf '%s # gofmt\n' $unformatted
+      failed=1
+    fi
+    if [ $failed = 1 ]; then
+      echo "format: the files above are not formatted; run: ./bazelw run //:format" >&2
+      exit 1
+    fi
+    echo "format: ${#starlark[@]} Starlark and ${#gofiles[@]} Go files formatted"
+    ;;
+  *) echo "unknown mode $mode" >&2; exit 2 ;;
+esac
