@@ -67,7 +67,7 @@ registry_reachable() {
 
 # Programs and servers the tests run: installed here because a test never skips
 # for lack of one.
-test_packages=(graphviz docker-registry skopeo)
+test_packages=(graphviz docker-registry skopeo etcd-server redis-server)
 missing=()
 for package in "${test_packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -23,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/monoreel/monoreel/libs/testproc"
 	"github.com/monoreel/monoreel/tools/image/internal/ociimage"
 )
 
@@ -50,16 +50,8 @@ func loadImage(t *testing.T) v1.ImageIndex {
 // and returns its host:port.
 func startRegistry(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		t.Fatalf("docker-registry not found (Debian package docker-registry; ./bazelw installs it): %v", err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
+	bin := testproc.Binary(t, "docker-registry", "docker-registry")
+	addr := testproc.FreeAddr(t)
 	dir := t.TempDir()
 	config := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(config, fmt.Appendf(nil, `version: 0.1
@@ -73,35 +65,18 @@ http:
 `, filepath.Join(dir, "data"), addr), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", config)
-	logs, err := os.Create(filepath.Join(dir, "registry.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		logs.Close()
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testproc.Start(t, bin, []string{"serve", config}, func() error {
 		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			data, _ := os.ReadFile(logs.Name())
-			t.Fatalf("registry on %s did not come up: %v\n%s", addr, err, data)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET /v2/: %s", resp.Status)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
+	return addr
 }
 
 func push(t *testing.T, idx v1.ImageIndex, repo string, transport http.RoundTripper, tags ...string) (Result, error) {
@@ -113,10 +88,7 @@ func push(t *testing.T, idx v1.ImageIndex, repo string, transport http.RoundTrip
 
 func skopeo(t *testing.T, args ...string) []byte {
 	t.Helper()
-	bin, err := exec.LookPath("skopeo")
-	if err != nil {
-		t.Fatalf("skopeo not found (Debian package skopeo; ./bazelw installs it): %v", err)
-	}
+	bin := testproc.Binary(t, "skopeo", "skopeo")
 	cmd := exec.Command(bin, append([]string{"inspect", "--tls-verify=false"}, args...)...)
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 	out, err := cmd.Output()

@@ -1,0 +1,86 @@
+// Package testproc runs the real servers that integration tests need (etcd,
+// Redis, a container registry...) as child processes on loopback, and stops them
+// when the test ends. The servers come from Debian packages that ./bazelw
+// installs; a missing one fails the test, naming the package, never skips it.
+package testproc
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Binary returns the path of a server program, failing the test with the Debian
+// package to install when it is missing.
+func Binary(t testing.TB, name, debianPackage string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s not found: install the Debian package %s (./bazelw does on first run): %v", name, debianPackage, err)
+	}
+	return path
+}
+
+// FreeAddr returns a loopback host:port nothing listens on right now.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	return lis.Addr().String()
+}
+
+// Start runs binary with args (its output in a log file under t.TempDir()),
+// waits up to 30s for ready to return nil, and kills it when the test ends.
+func Start(t testing.TB, binary string, args []string, ready func() error) {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), filepath.Base(binary)+".log")
+	logs, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", binary, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		logs.Close()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := ready()
+		if err == nil {
+			return
+		}
+		select {
+		case exitErr := <-exited:
+			exited <- exitErr
+			t.Fatalf("%s exited before it was ready (%v):\n%s", binary, exitErr, tail(logPath))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready after 30s: %v\n%s", binary, err, tail(logPath))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tail returns the end of a log file, for failure messages.
+func tail(path string) string {
+	data, _ := os.ReadFile(path)
+	if len(data) > 4000 {
+		data = data[len(data)-4000:]
+	}
+	return fmt.Sprintf("--- %s ---\n%s", path, data)
+}
