@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -36,9 +37,25 @@ func FreeAddr(t testing.TB) string {
 	return lis.Addr().String()
 }
 
+// Process is a running server.
+type Process struct {
+	cmd    *exec.Cmd
+	exited chan error
+	once   sync.Once
+}
+
+// Stop kills the server and waits for it to exit. It is safe to call twice.
+func (p *Process) Stop() {
+	p.once.Do(func() {
+		p.cmd.Process.Kill()
+		err := <-p.exited
+		p.exited <- err
+	})
+}
+
 // Start runs binary with args (its output in a log file under t.TempDir()),
-// waits up to 30s for ready to return nil, and kills it when the test ends.
-func Start(t testing.TB, binary string, args []string, ready func() error) {
+// waits up to 30s for ready to return nil, and stops it when the test ends.
+func Start(t testing.TB, binary string, args []string, ready func() error) *Process {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), filepath.Base(binary)+".log")
 	logs, err := os.Create(logPath)
@@ -52,16 +69,16 @@ func Start(t testing.TB, binary string, args []string, ready func() error) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	p := &Process{cmd: cmd, exited: exited}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
+		p.Stop()
 		logs.Close()
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		err := ready()
 		if err == nil {
-			return
+			return p
 		}
 		select {
 		case exitErr := <-exited:
