@@ -8,7 +8,7 @@ import (
 	"sync"
 )
 
-// Memory is an in-process Store, the embedded default. It keeps the last
+// Memory is an in-process Store, the embedded default. It keeps at least the last
 // historyLimit events so that watches can resume from a recent revision.
 type Memory struct {
 	mu       sync.Mutex
@@ -84,7 +84,8 @@ func (m *Memory) Delete(_ context.Context, key string) (int64, error) {
 // publish records e and hands it to the watchers; m.mu is held.
 func (m *Memory) publish(e Event) {
 	m.history = append(m.history, e)
-	if len(m.history) > m.limit {
+	// Trim only when twice over the limit: a copy per limit events, not per event.
+	if len(m.history) > 2*m.limit {
 		m.history = append(m.history[:0:0], m.history[len(m.history)-m.limit:]...)
 	}
 	for w := range m.watchers {
