@@ -6,38 +6,22 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/monoreel/monoreel/libs/testutil"
 )
-
-// fakeClock is advanced by hand; calls "take" time by advancing it.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 var errBoom = errors.New("boom")
 
 type harness struct {
 	t      *testing.T
-	clock  *fakeClock
+	clock  *testutil.Clock
 	b      *Breaker
 	states []string
 }
 
 func newHarness(t *testing.T, rule Rule) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &fakeClock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}}
+	h := &harness{t: t, clock: testutil.NewClock(time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC))}
 	b, err := New("downstream", rule, WithClock(h.clock.Now), OnStateChange(func(from, to State) {
 		h.states = append(h.states, from.String()+"->"+to.String())
 	}))

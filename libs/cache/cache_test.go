@@ -12,25 +12,9 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/monoreel/monoreel/libs/testproc"
+	"github.com/monoreel/monoreel/libs/testutil"
 	"github.com/redis/go-redis/v9"
 )
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func TestLRUEvictsLeastRecentlyUsed(t *testing.T) {
 	c := NewLRU(3, 1, time.Hour, nil)
@@ -53,7 +37,7 @@ func TestLRUEvictsLeastRecentlyUsed(t *testing.T) {
 }
 
 func TestLRUExpires(t *testing.T) {
-	clk := &clock{now: time.Unix(1000, 0)}
+	clk := testutil.NewClock(time.Unix(1000, 0))
 	c := NewLRU(10, 4, time.Second, clk.Now)
 	c.Set("k", []byte("v"))
 	clk.Advance(time.Second)

@@ -1,37 +1,20 @@
 package obs
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/monoreel/monoreel/libs/testutil"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -48,7 +31,7 @@ func get(t *testing.T, url string) (int, string) {
 // metrics, pprof and health, then stops it while a slow call is in flight: the
 // call completes and health turns NOT_SERVING first.
 func TestRunServesAndDrains(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	o, err := New(Options{Service: "test", AdminAddr: "127.0.0.1:0", LogJSON: true, Out: logs, Grace: time.Second})
 	if err != nil {
 		t.Fatal(err)

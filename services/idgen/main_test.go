@@ -1,17 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/monoreel/monoreel/libs/snowflake"
+	"github.com/monoreel/monoreel/libs/testutil"
 	idgenv1 "github.com/monoreel/monoreel/proto/idgen/v1"
 	"github.com/monoreel/monoreel/services/idgen/internal/watermark"
 	"google.golang.org/grpc"
@@ -19,31 +18,13 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server's logger and the test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestServeAndStopOnSIGTERM runs the command, calls it over gRPC, sends the process
 // a real SIGTERM and checks that it stops cleanly and saves the watermark.
 func TestServeAndStopOnSIGTERM(t *testing.T) {
 	wm := filepath.Join(t.TempDir(), "watermark")
 	addrs := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	go func() {
 		done <- run(context.Background(), []string{"-listen=127.0.0.1:0", "-admin_listen=127.0.0.1:0", "-worker_id=9", "-watermark_file=" + wm}, out,
 			func(a net.Addr) { addrs <- a })
@@ -101,14 +82,14 @@ func TestRefusesAnotherWorkersWatermark(t *testing.T) {
 	if err := watermark.Save(wm, watermark.Watermark{WorkerID: 1, LastUnixMilli: time.Now().UnixMilli()}); err != nil {
 		t.Fatal(err)
 	}
-	err := run(context.Background(), []string{"-listen=127.0.0.1:0", "-worker_id=2", "-watermark_file=" + wm}, &syncBuffer{}, nil)
+	err := run(context.Background(), []string{"-listen=127.0.0.1:0", "-worker_id=2", "-watermark_file=" + wm}, &testutil.Buffer{}, nil)
 	if err == nil || !strings.Contains(err.Error(), "belongs to worker 1") {
 		t.Fatalf("run with worker 1's watermark = %v, want an error naming worker 1", err)
 	}
 }
 
 func TestVersionFlag(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	if err := run(context.Background(), []string{"-version"}, out, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -287,3 +287,44 @@ func ReadLayout(dir string) (v1.ImageIndex, error) {
 	}
 	return outer.ImageIndex(m.Manifests[0].Digest)
 }
+
+// File is one entry of an image's file system.
+type File struct {
+	Header *tar.Header
+	Data   []byte
+}
+
+// ReadFiles returns every entry of img's layers by path (without a leading
+// slash; later layers win), to check what an image really holds.
+func ReadFiles(img v1.Image) (map[string]File, error) {
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]File{}
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return nil, err
+		}
+		tr := tar.NewReader(rc)
+		for {
+			hdr, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				rc.Close()
+				return nil, err
+			}
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				rc.Close()
+				return nil, err
+			}
+			files[hdr.Name] = File{Header: hdr, Data: data}
+		}
+		rc.Close()
+	}
+	return files, nil
+}

@@ -1,11 +1,9 @@
 package ociimage
 
 import (
-	"archive/tar"
 	"bytes"
 	"crypto/x509"
 	"encoding/pem"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,45 +77,28 @@ func TestImageContents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	layers, err := img.Layers()
+	files, err := ReadFiles(img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string]*tar.Header{}
 	contents := map[string][]byte{}
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
+	for name, f := range files {
+		contents[name] = f.Data
+		if f.Header.ModTime.Unix() != 0 {
+			t.Errorf("%s has mtime %v", name, f.Header.ModTime)
 		}
-		tr := tar.NewReader(rc)
-		for {
-			hdr, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			files[hdr.Name] = hdr
-			contents[hdr.Name], _ = io.ReadAll(tr)
-			if !hdr.ModTime.Equal(hdr.ModTime.UTC()) || hdr.ModTime.Unix() != 0 {
-				t.Errorf("%s has mtime %v", hdr.Name, hdr.ModTime)
-			}
-		}
-		rc.Close()
 	}
-	if string(contents["app/idgen"]) != "arm binary" || files["app/idgen"].Mode != 0o755 {
-		t.Errorf("arm64 image binary = %q mode %o", contents["app/idgen"], files["app/idgen"].Mode)
+	if string(contents["app/idgen"]) != "arm binary" || files["app/idgen"].Header.Mode != 0o755 {
+		t.Errorf("arm64 image binary = %q mode %o", contents["app/idgen"], files["app/idgen"].Header.Mode)
 	}
 	if !strings.Contains(string(contents["etc/passwd"]), "app:x:65532:65532:") {
 		t.Errorf("/etc/passwd = %q", contents["etc/passwd"])
 	}
-	if h := files["home/app/"]; h == nil || h.Uid != UID {
+	if h := files["home/app/"].Header; h == nil || h.Uid != UID {
 		t.Errorf("home dir = %+v", h)
 	}
-	if files["tmp/"].Mode != 0o1777 {
-		t.Errorf("/tmp mode %o", files["tmp/"].Mode)
+	if files["tmp/"].Header.Mode != 0o1777 {
+		t.Errorf("/tmp mode %o", files["tmp/"].Header.Mode)
 	}
 	// The CA bundle parses and holds a realistic number of roots.
 	pool, rest, n := x509.NewCertPool(), contents["etc/ssl/certs/ca-certificates.crt"], 0

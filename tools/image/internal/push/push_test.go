@@ -1,11 +1,9 @@
 package push
 
 import (
-	"archive/tar"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -179,41 +177,17 @@ func TestPushedImageRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	layers, err := img.Layers()
+	files, err := ociimage.ReadFiles(img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	binary := filepath.Join(t.TempDir(), "idgen")
-	found := false
-	for _, layer := range layers {
-		rc, err := layer.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := tar.NewReader(rc)
-		for {
-			hdr, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if hdr.Name == "app/idgen" {
-				data, err := io.ReadAll(tr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(binary, data, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				found = true
-			}
-		}
-		rc.Close()
-	}
-	if !found {
+	app, ok := files["app/idgen"]
+	if !ok {
 		t.Fatal("no app/idgen in the amd64 image's layers")
+	}
+	binary := filepath.Join(t.TempDir(), "idgen")
+	if err := os.WriteFile(binary, app.Data, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	out, err := exec.Command(binary, "-version").CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), "idgen ") {
