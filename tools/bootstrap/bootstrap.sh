@@ -152,6 +152,11 @@ for dir in "$root"/third_party/offline_modules/*/; do
   rm -rf "${modules:?}/$name"
   cp -r "$dir" "$modules/$name"
 done
+for dir in "$root"/third_party/offline_repos/*/; do
+  name=$(basename "$dir")
+  rm -rf "${modules:?}/$name"
+  cp -r "$dir" "$modules/$name"
+done
 mkdir -p "$modules/protobuf/src/google/protobuf"
 cp /usr/include/google/protobuf/*.proto "$modules/protobuf/src/google/protobuf/"
 
@@ -162,6 +167,8 @@ cp /usr/include/google/protobuf/*.proto "$modules/protobuf/src/google/protobuf/"
     name=$(basename "$dir")
     echo "common --override_module=$name=$modules/$name"
   done
+  # Repositories of bazel_tools' own extensions that download from Bazel's mirror.
+  echo "common --override_repository=bazel_tools~remote_coverage_tools_extension~remote_coverage_tools=$modules/remote_coverage_tools"
   # Debian's Bazel overrides its other packaged modules in /etc/bazel/bazelrc;
   # rules_shell is packaged but not listed there.
   echo "common --override_module=rules_shell=/usr/share/bazel/rules/shell"
