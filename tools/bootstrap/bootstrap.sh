@@ -68,12 +68,16 @@ registry_reachable() {
 # Programs and servers the tests run: installed here because a test never skips
 # for lack of one.
 test_packages=(graphviz docker-registry skopeo etcd-server redis-server)
-missing=()
-for package in "${test_packages[@]}"; do
-  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  "$root/tools/bootstrap/apt_install.sh" "${missing[@]}"
+if command -v dpkg >/dev/null; then
+  missing=()
+  for package in "${test_packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    "$root/tools/bootstrap/apt_install.sh" "${missing[@]}"
+  fi
+else
+  say "not a Debian host: the integration tests need dot (graphviz), docker-registry, skopeo, etcd and redis-server on PATH"
 fi
 
 offline=${MONOREEL_OFFLINE-}
