@@ -19,7 +19,9 @@ modules="$cache/modules"
 say() { echo "bazelw: $*" >&2; }
 die() { echo "bazelw: $*" >&2; exit 1; }
 
-case "$cache" in /tmp/*) die "MONOREEL_CACHE_DIR=$cache is under /tmp, which Bazel's sandbox hides: choose another dir" ;; esac
+# Bazel's sandbox mounts an empty /tmp: overrides kept there are invisible to actions.
+sandbox_tmp=/tmp
+case "$cache" in "$sandbox_tmp" | "$sandbox_tmp"/*) die "MONOREEL_CACHE_DIR=$cache is under $sandbox_tmp, which Bazel's sandbox hides: choose another dir" ;; esac
 mkdir -p "$modules"
 
 # version_ok BAZEL: true for a Bazel >= 7.7.
