@@ -9,7 +9,7 @@
 //	why A B                       every module path from A to B, with the labels
 //	explain                       every module, its tags and what it may depend on
 //	baseline                      the current violations, to freeze in a baseline file
-//	coverage --workspace=DIR      fail if a package under libs/, services/ or proto/
+//	coverage [--workspace=DIR]    fail if a package under libs/, services/ or proto/
 //	                              is missing from the graph (its roots are stale)
 //
 // Under `bazel run`, the graph and rules default to the repo's (see BUILD.bazel).
@@ -48,10 +48,11 @@ func main() {
 
 // inputs is what every command works on.
 type inputs struct {
-	g      *graph.Graph
-	m      *graph.Modules
-	rules  *rules.Rules
-	report *check.Report
+	g         *graph.Graph
+	m         *graph.Modules
+	rules     *rules.Rules
+	report    *check.Report
+	rulesFile string
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -70,6 +71,7 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	in.rulesFile = *rulesFile
 	command, rest := flags.Arg(0), flags.Args()[1:]
 	switch command {
 	case "check":
@@ -254,12 +256,16 @@ func cmdExplain(in *inputs, stdout io.Writer) error {
 // rules govern, so a new package cannot slip past the check unseen.
 func cmdCoverage(in *inputs, args []string, stdout io.Writer) error {
 	flags := flag.NewFlagSet("coverage", flag.ContinueOnError)
-	workspace := flags.String("workspace", "", "the workspace root to walk")
+	workspace := flags.String("workspace", "", "the workspace root to walk (default: the one the rules file is in)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
 	if *workspace == "" {
-		return fmt.Errorf("coverage needs --workspace")
+		root, err := workspaceOf(in.rulesFile)
+		if err != nil {
+			return err
+		}
+		*workspace = root
 	}
 	seen := map[string]bool{}
 	for _, label := range in.g.Labels {
@@ -295,4 +301,21 @@ func cmdCoverage(in *inputs, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "depgraph: coverage ok: every package under libs/, services/ and proto/ is in the graph\n")
 	return nil
+}
+
+// workspaceOf finds the source workspace a file really lives in (through the
+// runfiles symlinks of a test): the nearest directory above it with MODULE.bazel.
+func workspaceOf(file string) (string, error) {
+	real, err := filepath.EvalSymlinks(file)
+	if err != nil {
+		return "", err
+	}
+	for dir := filepath.Dir(real); ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "MODULE.bazel")); err == nil {
+			return dir, nil
+		}
+		if dir == filepath.Dir(dir) {
+			return "", fmt.Errorf("no MODULE.bazel above %s: pass --workspace", real)
+		}
+	}
 }
