@@ -162,11 +162,7 @@ func (f *flakyStore) List(ctx context.Context, prefix string) ([]KV, int64, erro
 
 func (f *flakyStore) Watch(ctx context.Context, prefix string, from int64) (<-chan Event, <-chan error) {
 	if f.down.Load() {
-		events, errs := make(chan Event), make(chan error, 1)
-		errs <- errDown
-		close(events)
-		close(errs)
-		return events, errs
+		return failedWatch(errDown)
 	}
 	return f.Store.Watch(ctx, prefix, from)
 }

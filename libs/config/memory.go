@@ -95,16 +95,11 @@ func (m *Memory) publish(e Event) {
 
 // Watch implements Store.
 func (m *Memory) Watch(ctx context.Context, prefix string, fromRev int64) (<-chan Event, <-chan error) {
-	events := make(chan Event)
-	errs := make(chan error, 1)
 	w := newMemWatcher(prefix)
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		errs <- fmt.Errorf("config: store closed")
-		close(events)
-		close(errs)
-		return events, errs
+		return failedWatch(fmt.Errorf("config: store closed"))
 	}
 	if fromRev > 0 && fromRev <= m.rev {
 		oldest := m.rev + 1
@@ -113,10 +108,7 @@ func (m *Memory) Watch(ctx context.Context, prefix string, fromRev int64) (<-cha
 		}
 		if fromRev < oldest {
 			m.mu.Unlock()
-			errs <- fmt.Errorf("%w: revision %d is older than the oldest kept, %d", ErrCompacted, fromRev, oldest)
-			close(events)
-			close(errs)
-			return events, errs
+			return failedWatch(fmt.Errorf("%w: revision %d is older than the oldest kept, %d", ErrCompacted, fromRev, oldest))
 		}
 		for _, e := range m.history[fromRev-oldest:] {
 			w.offer(e)
@@ -124,6 +116,9 @@ func (m *Memory) Watch(ctx context.Context, prefix string, fromRev int64) (<-cha
 	}
 	m.watchers[w] = struct{}{}
 	m.mu.Unlock()
+
+	events := make(chan Event)
+	errs := make(chan error, 1)
 
 	go func() {
 		defer close(events)
@@ -133,6 +128,16 @@ func (m *Memory) Watch(ctx context.Context, prefix string, fromRev int64) (<-cha
 		delete(m.watchers, w)
 		m.mu.Unlock()
 	}()
+	return events, errs
+}
+
+// failedWatch is a watch that ended before it began: err, then both channels closed.
+func failedWatch(err error) (<-chan Event, <-chan error) {
+	events := make(chan Event)
+	errs := make(chan error, 1)
+	errs <- err
+	close(events)
+	close(errs)
 	return events, errs
 }
 

@@ -16,12 +16,6 @@ import (
 	"github.com/monoreel/monoreel/tools/image/internal/ociimage"
 )
 
-// repeated is a flag that may be given many times.
-type repeated []string
-
-func (r *repeated) String() string     { return strings.Join(*r, ",") }
-func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
-
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "ocibuild:", err)
@@ -31,11 +25,11 @@ func main() {
 
 func run(args []string) error {
 	flags := flag.NewFlagSet("ocibuild", flag.ContinueOnError)
-	var binaries, ports, labels repeated
+	var binaries, ports, labels []string
 	name := flags.String("name", "", "service name")
-	flags.Var(&binaries, "binary", "PLATFORM=PATH, e.g. linux/arm64=bazel-out/.../idgen (repeat)")
-	flags.Var(&ports, "port", "exposed port, e.g. 9090 or 9090/udp (repeat)")
-	flags.Var(&labels, "label", "KEY=VALUE image label (repeat)")
+	flags.Func("binary", "PLATFORM=PATH, e.g. linux/arm64=bazel-out/.../idgen (repeat)", func(v string) error { binaries = append(binaries, v); return nil })
+	flags.Func("port", "exposed port, e.g. 9090 or 9090/udp (repeat)", func(v string) error { ports = append(ports, v); return nil })
+	flags.Func("label", "KEY=VALUE image label (repeat)", func(v string) error { labels = append(labels, v); return nil })
 	zoneInfo := flags.String("zoneinfo", "", "the Go SDK's lib/time/zoneinfo.zip")
 	statusFile := flags.String("status_file", "", "Bazel's stable-status.txt when stamping: adds the revision label")
 	layoutDir := flags.String("layout", "", "output OCI layout directory")

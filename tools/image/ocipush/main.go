@@ -19,11 +19,6 @@ import (
 	"github.com/monoreel/monoreel/tools/image/internal/push"
 )
 
-type repeated []string
-
-func (r *repeated) String() string     { return strings.Join(*r, ",") }
-func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
-
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "ocipush:", err)
@@ -33,11 +28,11 @@ func main() {
 
 func run(args []string) error {
 	flags := flag.NewFlagSet("ocipush", flag.ContinueOnError)
-	var layouts, tags repeated
-	flags.Var(&layouts, "layout", "NAME=DIR: an image's OCI layout (set by the push target; repeat)")
+	var layouts, tags []string
+	flags.Func("layout", "NAME=DIR: an image's OCI layout (set by the push target; repeat)", func(v string) error { layouts = append(layouts, v); return nil })
 	repository := flags.String("repository", "", "HOST/PATH to push one image to")
 	registry := flags.String("registry", "", "HOST/PREFIX to push every image to, as PREFIX/NAME")
-	flags.Var(&tags, "tag", "tag to push (repeat; default latest)")
+	flags.Func("tag", "tag to push (repeat; default latest)", func(v string) error { tags = append(tags, v); return nil })
 	insecure := flags.Bool("insecure", false, "plain HTTP, for a registry on loopback")
 	if err := flags.Parse(args); err != nil {
 		return err
