@@ -12,8 +12,6 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
-// github.com/bazelbuild/buildtools is held at the commit gazelle 0.47 requires: later ones depend on
-// github.com/google/safeopen, whose BUILD files name repos of its own WORKSPACE.
 require (
 	github.com/golang/protobuf v1.5.4 // indirect
 	github.com/philhofer/fwd v1.2.0 // indirect
@@ -48,7 +46,7 @@ require (
 	github.com/docker/distribution v2.8.3+incompatible // indirect
 	github.com/docker/docker-credential-helpers v0.9.3 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.29.0 // indirect
-	github.com/klauspost/compress v1.20.1 // indirect
+	github.com/klauspost/compress v1.20.1
 	github.com/mitchellh/go-homedir v1.1.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/opencontainers/go-digest v1.0.0 // indirect

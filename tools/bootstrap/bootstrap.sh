@@ -69,7 +69,7 @@ registry_reachable() {
 
 # Programs and servers the tests run: installed here because a test never skips
 # for lack of one.
-test_packages=(graphviz docker-registry skopeo etcd-server redis-server)
+test_packages=(graphviz docker-registry skopeo etcd-server redis-server nginx)
 if command -v dpkg >/dev/null; then
   missing=()
   for package in "${test_packages[@]}"; do
@@ -96,6 +96,13 @@ fi
 
 if [ "$offline" = 0 ]; then
   say "the Bazel registry is reachable: no overrides needed"
+  # --config=ci checks MODULE.bazel.lock (--lockfile_mode=error); until one made
+  # against the registry is committed there is nothing to check, so write one.
+  if [ ! -f "$root/MODULE.bazel.lock" ]; then
+    say "no MODULE.bazel.lock yet: this build writes one; commit it"
+    # (common:ci too: --config=ci expands after this file's plain lines.)
+    printf 'common --lockfile_mode=update\ncommon:ci --lockfile_mode=update\n' >>"$rc.new"
+  fi
   mv "$rc.new" "$rc"
   exit 0
 fi
@@ -180,6 +187,8 @@ cp /usr/include/google/protobuf/*.proto "$modules/protobuf/src/google/protobuf/"
   echo "common --override_module=rules_shell=/usr/share/bazel/rules/shell"
   # The lock file would record these local paths, not the registry's modules.
   echo "common --lockfile_mode=off"
+  # (common:ci too: --config=ci, which asks for error, expands after this file.)
+  echo "common:ci --lockfile_mode=off"
 } >>"$rc.new"
 mv "$rc.new" "$rc"
 say "wrote $rc"

@@ -1,0 +1,181 @@
+package buildrun
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Result is what one Bazel invocation reported.
+type Result struct {
+	Output  string
+	Summary string // "N processes: ..."
+	// Processes counts the spawns; Hits those served by the remote cache;
+	// Internal those Bazel does itself (never cached).
+	Processes, Hits, Internal int
+	// Actions counts every action of the build, spawns or not ("N total actions").
+	Actions int
+	// ExecLog is the binary execution log of a build.
+	ExecLog string
+	Elapsed time.Duration
+}
+
+// Cacheable counts the actions that could have been cache hits.
+func (r Result) Cacheable() int { return r.Processes - r.Internal }
+
+// HitRate is Hits over Cacheable (1 when there was nothing to run).
+func (r Result) HitRate() float64 {
+	if r.Cacheable() == 0 {
+		return 1
+	}
+	return float64(r.Hits) / float64(r.Cacheable())
+}
+
+var (
+	summaryRe  = regexp.MustCompile(`INFO: (\d+) processes?(?:: ([^\n]*))?\.`)
+	hitRe      = regexp.MustCompile(`(\d+) remote cache hit`)
+	internalRe = regexp.MustCompile(`(\d+) internal`)
+	actionsRe  = regexp.MustCompile(`(\d+) total actions?`)
+)
+
+// Bazel runs dir/bazelw with its own output base. A build also writes its binary
+// execution log next to the output base (the binary log, not the compact one:
+// Debian's Bazel lacks the zstd library the compact log needs). If during is set,
+// it is called once, when the first action starts.
+func Bazel(dir, outputBase string, during func(), command string, args ...string) (Result, error) {
+	all := []string{"--output_base=" + outputBase, command}
+	var r Result
+	if command == "build" {
+		r.ExecLog = outputBase + ".exec.bin"
+		all = append(all, "--execution_log_binary_file="+r.ExecLog, "--color=no", "--curses=no")
+	}
+	all = append(all, args...)
+	cmd := exec.Command(filepath.Join(dir, "bazelw"), all...)
+	cmd.Dir = dir
+	out := &watchedOutput{during: during}
+	cmd.Stdout, cmd.Stderr = out, out
+	start := time.Now()
+	err := cmd.Run()
+	r.Elapsed = time.Since(start)
+	r.Output = out.String()
+	if err != nil {
+		return r, fmt.Errorf("bazel %s in %s: %w\n%s", command, dir, err, Tail(r.Output, 40))
+	}
+	r.parse()
+	return r, nil
+}
+
+// parse reads the counts of Bazel's summary lines in r.Output.
+func (r *Result) parse() {
+	if m := actionsRe.FindStringSubmatch(r.Output); m != nil {
+		r.Actions, _ = strconv.Atoi(m[1])
+	}
+	if m := summaryRe.FindStringSubmatch(r.Output); m != nil {
+		r.Summary = strings.TrimPrefix(m[0], "INFO: ")
+		r.Processes, _ = strconv.Atoi(m[1])
+		if h := hitRe.FindStringSubmatch(m[2]); h != nil {
+			r.Hits, _ = strconv.Atoi(h[1])
+		}
+		if i := internalRe.FindStringSubmatch(m[2]); i != nil {
+			r.Internal, _ = strconv.Atoi(i[1])
+		}
+	}
+}
+
+// watchedOutput collects a command's output and calls during (once) when the
+// first progress line "[n / m] ..." shows that actions have started.
+type watchedOutput struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	during func()
+}
+
+func (w *watchedOutput) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if w.during != nil && bytes.Contains(w.buf.Bytes(), []byte("\n[")) {
+		w.during()
+		w.during = nil
+	}
+	return len(p), nil
+}
+
+func (w *watchedOutput) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// CopyCheckout copies the files git tracks, as they are in the working tree, to
+// dst: a second checkout at another path.
+func CopyCheckout(src, dst string) error {
+	out, err := exec.Command("git", "-C", src, "ls-files", "-z").Output()
+	if err != nil {
+		return fmt.Errorf("listing the checkout's files: %w", err)
+	}
+	for _, name := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
+		from, to := filepath.Join(src, name), filepath.Join(dst, name)
+		info, err := os.Lstat(from)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted in the working tree
+		}
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			return err
+		}
+		data, err := os.ReadFile(from)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(to, data, info.Mode().Perm()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WorkDir returns name under Monoreel's cache dir (MONOREEL_CACHE_DIR, else the
+// user's cache dir): where throwaway output bases and checkouts go, never /tmp,
+// which Bazel's sandbox hides.
+func WorkDir(name string) (string, error) {
+	cache := os.Getenv("MONOREEL_CACHE_DIR")
+	if cache == "" {
+		home, err := os.UserCacheDir()
+		if err != nil {
+			return "", err
+		}
+		cache = filepath.Join(home, "monoreel")
+	}
+	return filepath.Join(cache, name), nil
+}
+
+// Tail returns the last lines of s.
+func Tail(s string, lines int) string {
+	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}
+
+// FirstLine returns the first line of s that contains substr (case-insensitive).
+func FirstLine(s, substr string) string {
+	for _, line := range strings.Split(s, "\n") {
+		if strings.Contains(strings.ToLower(line), strings.ToLower(substr)) {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,81 @@
+package buildrun
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestParseSummary(t *testing.T) {
+	for _, tc := range []struct {
+		output                             string
+		processes, hits, internal, actions int
+		cacheable                          int
+		summary                            string
+	}{
+		{"INFO: 252 processes: 229 remote cache hit, 23 internal.\nINFO: Build completed successfully, 252 total actions\n",
+			252, 229, 23, 252, 229, "252 processes: 229 remote cache hit, 23 internal."},
+		{"INFO: 3 processes: 1 internal, 2 linux-sandbox.\nINFO: Build completed successfully, 3 total actions\n",
+			3, 0, 1, 3, 2, "3 processes: 1 internal, 2 linux-sandbox."},
+		{"INFO: 0 processes.\nINFO: Build completed successfully, 1 total action\n", 0, 0, 0, 1, 0, "0 processes."},
+	} {
+		r := Result{Output: tc.output}
+		r.parse()
+		if r.Processes != tc.processes || r.Hits != tc.hits || r.Internal != tc.internal || r.Actions != tc.actions ||
+			r.Cacheable() != tc.cacheable || r.Summary != tc.summary {
+			t.Errorf("parse(%q) = %+v", tc.output, r)
+		}
+	}
+	if r := (Result{}); r.HitRate() != 1 {
+		t.Errorf("hit rate of an empty build = %v, want 1", r.HitRate())
+	}
+}
+
+// TestCache runs the real nginx: uploads land, anonymous uploads to the
+// authenticated cache are refused, and a stopped cache refuses connections.
+func TestCache(t *testing.T) {
+	c, err := StartCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	put := func(url, user string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPut, url+"/cas/ab", strings.NewReader("blob"))
+		if user != "" {
+			req.SetBasicAuth(user, "secret")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := put(c.URL, ""); code != http.StatusCreated {
+		t.Fatalf("PUT to the open cache: %d, want 201", code)
+	}
+	resp, err := http.Get(c.URL + "/cas/ab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "blob" {
+		t.Errorf("GET returned %q, want the uploaded blob", body)
+	}
+	if code := put(c.AuthURL, ""); code != http.StatusUnauthorized {
+		t.Errorf("anonymous PUT to the authenticated cache: %d, want 401", code)
+	}
+	if code := put(c.AuthURL, "ci"); code != http.StatusCreated {
+		t.Errorf("authenticated PUT: %d, want 201", code)
+	}
+	if n := c.Puts(); n != 3 {
+		t.Errorf("Puts() = %d, want 3", n)
+	}
+	c.Stop()
+	if _, err := http.Get(c.URL + "/cas/ab"); err == nil {
+		t.Error("the stopped cache still answers")
+	}
+}
