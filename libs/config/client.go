@@ -181,7 +181,7 @@ func (c *Client) saveSnapshot() {
 		snap.Entries = append(snap.Entries, kv)
 	}
 	c.mu.RUnlock()
-	sort.Slice(snap.Entries, func(i, j int) bool { return snap.Entries[i].Key < snap.Entries[j].Key })
+	sortKVs(snap.Entries)
 	if err := WriteSnapshot(c.opts.SnapshotPath, snap); err != nil {
 		c.opts.Log.Error("writing config snapshot", "path", c.opts.SnapshotPath, "err", err)
 	}
@@ -205,7 +205,7 @@ func (c *Client) List(prefix string) []KV {
 		}
 	}
 	c.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	sortKVs(out)
 	return out
 }
 

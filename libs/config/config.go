@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 )
 
 // KV is one key's value and the revision at which it last changed.
@@ -70,3 +71,5 @@ var (
 )
 
 func notFound(key string) error { return fmt.Errorf("%w: %q", ErrNotFound, key) }
+
+func sortKVs(kvs []KV) { sort.Slice(kvs, func(i, j int) bool { return kvs[i].Key < kvs[j].Key }) }

@@ -3,7 +3,6 @@ package config
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 )
@@ -50,7 +49,7 @@ func (m *Memory) List(_ context.Context, prefix string) ([]KV, int64, error) {
 			out = append(out, kv)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	sortKVs(out)
 	return out, m.rev, nil
 }
 
@@ -99,7 +98,7 @@ func (m *Memory) Watch(ctx context.Context, prefix string, fromRev int64) (<-cha
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return failedWatch(fmt.Errorf("config: store closed"))
+		return FailedWatch(fmt.Errorf("config: store closed"))
 	}
 	if fromRev > 0 && fromRev <= m.rev {
 		oldest := m.rev + 1
@@ -108,7 +107,7 @@ func (m *Memory) Watch(ctx context.Context, prefix string, fromRev int64) (<-cha
 		}
 		if fromRev < oldest {
 			m.mu.Unlock()
-			return failedWatch(fmt.Errorf("%w: revision %d is older than the oldest kept, %d", ErrCompacted, fromRev, oldest))
+			return FailedWatch(fmt.Errorf("%w: revision %d is older than the oldest kept, %d", ErrCompacted, fromRev, oldest))
 		}
 		for _, e := range m.history[fromRev-oldest:] {
 			w.offer(e)
@@ -131,8 +130,9 @@ func (m *Memory) Watch(ctx context.Context, prefix string, fromRev int64) (<-cha
 	return events, errs
 }
 
-// failedWatch is a watch that ended before it began: err, then both channels closed.
-func failedWatch(err error) (<-chan Event, <-chan error) {
+// FailedWatch is a watch that ended before it began: err, then both channels
+// closed. For Store implementations.
+func FailedWatch(err error) (<-chan Event, <-chan error) {
 	events := make(chan Event)
 	errs := make(chan error, 1)
 	errs <- err

@@ -39,9 +39,10 @@ func FreeAddr(t testing.TB) string {
 
 // Process is a running server.
 type Process struct {
-	cmd    *exec.Cmd
-	exited chan error
-	once   sync.Once
+	cmd     *exec.Cmd
+	exited  chan error
+	once    sync.Once
+	logPath string
 }
 
 // Stop kills the server and waits for it to exit. It is safe to call twice.
@@ -69,7 +70,7 @@ func Start(t testing.TB, binary string, args []string, ready func() error) *Proc
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	p := &Process{cmd: cmd, exited: exited}
+	p := &Process{cmd: cmd, exited: exited, logPath: logPath}
 	t.Cleanup(func() {
 		p.Stop()
 		logs.Close()

@@ -18,12 +18,11 @@ import (
 	"os"
 	"time"
 
-	"github.com/monoreel/monoreel/libs/obs"
+	"github.com/monoreel/monoreel/libs/service"
 	"github.com/monoreel/monoreel/libs/snowflake"
 	idgenv1 "github.com/monoreel/monoreel/proto/idgen/v1"
 	"github.com/monoreel/monoreel/services/idgen/internal/server"
 	"github.com/monoreel/monoreel/services/idgen/internal/watermark"
-	"google.golang.org/grpc"
 )
 
 // version is set at link time by the release build (x_defs in BUILD.bazel).
@@ -40,26 +39,23 @@ func main() {
 // set, is called with the gRPC address once the server accepts calls.
 func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Addr)) error {
 	flags := flag.NewFlagSet("idgen", flag.ContinueOnError)
-	listen := flags.String("listen", ":9090", "gRPC listen address (host:port)")
 	workerID := flags.Int64("worker_id", 0, "this instance's worker id, unique among running instances (0..1023)")
 	watermarkFile := flags.String("watermark_file", "", "file keeping the newest issued timestamp across restarts (none if empty)")
 	saveEvery := flags.Duration("watermark_interval", time.Second, "how often to save the watermark while running")
-	drain := flags.Duration("shutdown_grace", 10*time.Second, "how long in-flight calls may take after SIGTERM")
-	admin := flags.String("admin_listen", ":9091", "metrics, pprof and /healthz listen address (none if empty)")
-	printVersion := flags.Bool("version", false, "print the version and exit")
+	common := service.AddFlags(flags, 9090)
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	if *printVersion {
+	if common.Version {
 		fmt.Fprintln(stdout, "idgen", version)
 		return nil
 	}
-	o, err := obs.New(obs.Options{Service: "idgen", AdminAddr: *admin, Out: stdout, Grace: *drain})
+	svc, err := service.New("idgen", common, stdout)
 	if err != nil {
 		return err
 	}
 
-	cfg := snowflake.Config{WorkerID: *workerID, Logger: o.Log}
+	cfg := snowflake.Config{WorkerID: *workerID, Logger: svc.Log}
 	if *watermarkFile != "" {
 		w, found, err := watermark.Load(*watermarkFile)
 		if err != nil {
@@ -83,13 +79,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 		return watermark.Save(*watermarkFile, watermark.Watermark{WorkerID: *workerID, LastUnixMilli: gen.LastTimestamp().UnixMilli()})
 	}
 
-	lis, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return err
-	}
-	srv := grpc.NewServer(o.ServerOptions(nil, nil)...)
-	idgenv1.RegisterIDGenServiceServer(srv, server.New(gen, snowflake.DefaultEpoch))
-	o.RegisterHealth(srv)
+	idgenv1.RegisterIDGenServiceServer(svc.Server, server.New(gen, snowflake.DefaultEpoch))
 
 	saveCtx, stopSaving := context.WithCancel(ctx)
 	defer stopSaving()
@@ -102,16 +92,12 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 				return
 			case <-ticker.C:
 				if err := save(); err != nil {
-					o.Log.Error("saving watermark", "err", err)
+					svc.Log.Error("saving watermark", "err", err)
 				}
 			}
 		}
 	}()
-	err = o.Run(ctx, srv, lis, func(net.Addr) {
-		if ready != nil {
-			ready(lis.Addr())
-		}
-	})
+	err = svc.Run(ctx, ready)
 	stopSaving()
 	return errors.Join(err, save())
 }

@@ -1,0 +1,121 @@
+package configgrpc
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/monoreel/monoreel/libs/config"
+	"github.com/monoreel/monoreel/libs/config/configtest"
+	configv1 "github.com/monoreel/monoreel/proto/config/v1"
+)
+
+// serve serves store over a real gRPC connection on loopback and returns a
+// client connection to it.
+func serve(t testing.TB, store config.Store) *grpc.ClientConn {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	configv1.RegisterConfigServiceServer(srv, NewServer(store))
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func TestContractOverGRPC(t *testing.T) {
+	configtest.Contract(t, NewStore(serve(t, config.NewMemory(0))))
+}
+
+func TestErrorsCrossTheWire(t *testing.T) {
+	mem := config.NewMemory(2)
+	store := NewStore(serve(t, mem))
+	ctx := configtest.Ctx(t)
+	for i := range 5 {
+		configtest.MustPut(t, mem, fmt.Sprint("k", i), "v")
+	}
+	_, errs := store.Watch(ctx, "", 1)
+	if err := <-errs; !errors.Is(err, config.ErrCompacted) {
+		t.Errorf("watch from a forgotten revision: %v, want ErrCompacted", err)
+	}
+	client := configv1.NewConfigServiceClient(serve(t, mem))
+	for name, tc := range map[string]struct {
+		call func() error
+		want string
+	}{
+		"empty key": {func() error { _, err := client.Put(ctx, &configv1.PutRequest{}); return err }, "key is empty"},
+		"long key": {func() error {
+			_, err := client.Get(ctx, &configv1.GetRequest{Key: strings.Repeat("k", MaxKeyBytes+1)})
+			return err
+		}, "over the limit of 512"},
+		"big value": {func() error {
+			_, err := client.Put(ctx, &configv1.PutRequest{Key: "big", Value: make([]byte, MaxValueBytes+1)})
+			return err
+		}, `value of "big" is 1048577 bytes`},
+		"negative revision": {func() error {
+			stream, err := client.Watch(ctx, &configv1.WatchRequest{FromRevision: -1})
+			if err != nil {
+				return err
+			}
+			_, err = stream.Recv()
+			return err
+		}, "from_revision -1 is negative"},
+	} {
+		err := tc.call()
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want InvalidArgument naming %q", name, err, tc.want)
+		}
+	}
+	if _, err := mem.Get(ctx, "big"); !errors.Is(err, config.ErrNotFound) {
+		t.Errorf("the refused value was stored: %v", err)
+	}
+}
+
+// TestClientFollowsTheConfigCenter: a config.Client on the gRPC store sees
+// changes made at the center without a restart.
+func TestClientFollowsTheConfigCenter(t *testing.T) {
+	center := config.NewMemory(0)
+	configtest.MustPut(t, center, "ratelimit/policy", "v1")
+	client, err := config.Open(configtest.Ctx(t), NewStore(serve(t, center)), config.Options{
+		SnapshotPath: filepath.Join(t.TempDir(), "lkg.snapshot"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	changes := client.Watch(configtest.Ctx(t), "ratelimit/")
+	configtest.MustPut(t, center, "ratelimit/policy", "v2")
+	if e := configtest.Next(t, changes); string(e.KV.Value) != "v2" {
+		t.Fatalf("change = %+v", e)
+	}
+	if kv, ok := client.Get("ratelimit/policy"); !ok || string(kv.Value) != "v2" {
+		t.Errorf("local copy = %+v, %v", kv, ok)
+	}
+}
+
+// BenchmarkPutToWatch: from a Put through the config service to a watcher of the
+// service receiving it, on the embedded stores.
+func BenchmarkPutToWatch(b *testing.B) {
+	file, err := config.OpenFile(filepath.Join(b.TempDir(), "store.snapshot"), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, store := range map[string]config.Store{"memory": config.NewMemory(0), "file": file} {
+		b.Run(name, func(b *testing.B) { configtest.PutToWatch(b, NewStore(serve(b, store))) })
+	}
+}

@@ -1,0 +1,133 @@
+// Package configgrpc carries libs/config over gRPC (proto/config/v1): NewServer
+// serves any config.Store as a ConfigService, and Store is a config.Store backed
+// by a ConfigService client, so a config.Client in any service follows the
+// config center exactly as it would follow a local store.
+package configgrpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/monoreel/monoreel/libs/config"
+	configv1 "github.com/monoreel/monoreel/proto/config/v1"
+)
+
+// Limits on what a Put may store: the config center holds rules and flags, not
+// blobs.
+const (
+	MaxKeyBytes   = 512
+	MaxValueBytes = 1 << 20
+)
+
+type server struct {
+	configv1.UnimplementedConfigServiceServer
+	store config.Store
+}
+
+// NewServer serves store as a ConfigService.
+func NewServer(store config.Store) configv1.ConfigServiceServer {
+	return &server{store: store}
+}
+
+func (s *server) Get(ctx context.Context, req *configv1.GetRequest) (*configv1.GetResponse, error) {
+	if err := checkKey(req.GetKey()); err != nil {
+		return nil, err
+	}
+	kv, err := s.store.Get(ctx, req.GetKey())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &configv1.GetResponse{Entry: toEntry(kv)}, nil
+}
+
+func (s *server) List(ctx context.Context, req *configv1.ListRequest) (*configv1.ListResponse, error) {
+	kvs, rev, err := s.store.List(ctx, req.GetPrefix())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &configv1.ListResponse{Revision: rev, Entries: make([]*configv1.Entry, len(kvs))}
+	for i, kv := range kvs {
+		resp.Entries[i] = toEntry(kv)
+	}
+	return resp, nil
+}
+
+func (s *server) Put(ctx context.Context, req *configv1.PutRequest) (*configv1.PutResponse, error) {
+	if err := checkKey(req.GetKey()); err != nil {
+		return nil, err
+	}
+	if n := len(req.GetValue()); n > MaxValueBytes {
+		return nil, status.Errorf(codes.InvalidArgument, "value of %q is %d bytes, over the limit of %d", req.GetKey(), n, MaxValueBytes)
+	}
+	rev, err := s.store.Put(ctx, req.GetKey(), req.GetValue())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &configv1.PutResponse{Revision: rev}, nil
+}
+
+func (s *server) Delete(ctx context.Context, req *configv1.DeleteRequest) (*configv1.DeleteResponse, error) {
+	if err := checkKey(req.GetKey()); err != nil {
+		return nil, err
+	}
+	rev, err := s.store.Delete(ctx, req.GetKey())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &configv1.DeleteResponse{Revision: rev}, nil
+}
+
+func (s *server) Watch(req *configv1.WatchRequest, stream configv1.ConfigService_WatchServer) error {
+	if req.GetFromRevision() < 0 {
+		return status.Errorf(codes.InvalidArgument, "from_revision %d is negative", req.GetFromRevision())
+	}
+	events, errs := s.store.Watch(stream.Context(), req.GetPrefix(), req.GetFromRevision())
+	// Headers tell the client the watch is in place: changes from now on reach it.
+	if err := stream.SendHeader(nil); err != nil {
+		return err
+	}
+	for e := range events {
+		resp := &configv1.WatchResponse{Type: configv1.EventType_EVENT_TYPE_PUT, Entry: toEntry(e.KV)}
+		if e.Type == config.Delete {
+			resp.Type = configv1.EventType_EVENT_TYPE_DELETE
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+	if err := <-errs; err != nil {
+		return toStatus(err)
+	}
+	return status.FromContextError(stream.Context().Err()).Err()
+}
+
+func checkKey(key string) error {
+	switch {
+	case key == "":
+		return status.Error(codes.InvalidArgument, "key is empty")
+	case len(key) > MaxKeyBytes:
+		return status.Errorf(codes.InvalidArgument, "key %.40q... is %d bytes, over the limit of %d", key, len(key), MaxKeyBytes)
+	}
+	return nil
+}
+
+func toEntry(kv config.KV) *configv1.Entry {
+	return &configv1.Entry{Key: kv.Key, Value: kv.Value, Revision: kv.Revision}
+}
+
+// toStatus maps store errors to gRPC codes; fromStatus maps them back.
+func toStatus(err error) error {
+	switch {
+	case errors.Is(err, config.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, config.ErrCompacted):
+		return status.Error(codes.OutOfRange, err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	}
+	return status.Error(codes.Unavailable, fmt.Sprintf("config store: %v", err))
+}

@@ -1,0 +1,91 @@
+package testproc
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bazelbuild/rules_go/go/runfiles"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// Runfile returns the path of the runfile whose rlocationpath is in the
+// environment variable env (set in the test's BUILD rule:
+// env = {"CONFIG_BINARY": "$(rlocationpath //services/config)"}).
+func Runfile(t testing.TB, env string) string {
+	t.Helper()
+	rloc := os.Getenv(env)
+	if rloc == "" {
+		t.Fatalf("%s is not set: the test's BUILD rule must set it to $(rlocationpath ...) of a data dependency", env)
+	}
+	path, err := runfiles.Rlocation(rloc)
+	if err != nil {
+		t.Fatalf("finding runfile %s: %v", rloc, err)
+	}
+	return path
+}
+
+// Service is a Monoreel service binary running on loopback.
+type Service struct {
+	*Process
+	Addr      string           // gRPC
+	AdminAddr string           // metrics, pprof, /healthz
+	Conn      *grpc.ClientConn // to Addr; closed when the test ends
+}
+
+// StartService runs a service binary with -listen and -admin_listen on free
+// loopback ports and the given args, and waits until its gRPC health check
+// reports SERVING.
+func StartService(t testing.TB, binary string, args ...string) *Service {
+	t.Helper()
+	s := &Service{Addr: FreeAddr(t), AdminAddr: FreeAddr(t)}
+	conn, err := grpc.NewClient(s.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	s.Conn = conn
+	health := healthpb.NewHealthClient(conn)
+	args = append([]string{"-listen=" + s.Addr, "-admin_listen=" + s.AdminAddr}, args...)
+	s.Process = Start(t, binary, args, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		resp, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			return err
+		}
+		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			return fmt.Errorf("health: %v", resp.GetStatus())
+		}
+		return nil
+	})
+	return s
+}
+
+// Terminate sends SIGTERM and returns how the process exited (nil: status 0),
+// failing the test if it has not exited within timeout.
+func (p *Process) Terminate(t testing.TB, timeout time.Duration) error {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+		return err
+	case <-time.After(timeout):
+		t.Fatalf("%s still running %v after SIGTERM:\n%s", p.cmd.Path, timeout, tail(p.logPath))
+	}
+	return nil
+}
+
+// Log returns what the process has written so far.
+func (p *Process) Log() string {
+	data, _ := os.ReadFile(p.logPath)
+	return string(data)
+}

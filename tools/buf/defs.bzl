@@ -1,0 +1,71 @@
+"""buf_checks: buf lint and breaking-change checks over proto_library targets.
+
+buf (github.com/bufbuild/buf, built by //tools/go_sdk:go_install.bzl) runs on a copy
+of exactly the .proto files of the given proto_library targets, with the repo's
+buf.yaml, so the checks are hermetic and cached like any test.
+"""
+
+load("@rules_shell//shell:sh_binary.bzl", "sh_binary")
+load("@rules_shell//shell:sh_test.bzl", "sh_test")
+
+def _proto_sources_impl(ctx):
+    return [DefaultInfo(files = depset(transitive = [
+        depset(p[ProtoInfo].direct_sources)
+        for p in ctx.attr.protos
+    ]))]
+
+_proto_sources = rule(
+    implementation = _proto_sources_impl,
+    doc = "The .proto files of proto_library targets (their default output is a descriptor set).",
+    attrs = {"protos": attr.label_list(providers = [ProtoInfo])},
+)
+
+_BUF = "@buf//:bin/buf"
+_CONFIG = "//:buf.yaml"
+_SCRIPT = "//tools/buf:buf_check.sh"
+
+def buf_checks(name, protos, baseline, breaking_cases = []):
+    """Defines :lint, :breaking, :breaking_selftest (tests) and :update_baseline.
+
+    Args:
+      name: name of the target holding the .proto files.
+      protos: every proto_library to check.
+      baseline: the committed buf image (text format) the breaking check compares with.
+      breaking_cases: [file, sed expression, comma-separated words] triples:
+        :breaking_selftest applies each to a copy and requires the breaking
+        check to fail with a message naming every word.
+    """
+    _proto_sources(name = name, protos = protos)
+    args = [
+        "$(rootpath %s)" % _BUF,
+        "$(rootpath %s)" % _CONFIG,
+        "$(rootpath %s)" % baseline,
+        "$(rootpaths :%s)" % name,
+    ]
+    data = [_BUF, _CONFIG, baseline, ":" + name]
+    for mode in ["lint", "breaking"]:
+        sh_test(
+            name = mode,
+            srcs = [_SCRIPT],
+            args = [mode] + args,
+            data = data,
+            # The module graph (tools/depgraph) starts from the tests.
+            visibility = ["//tools/depgraph:__pkg__"],
+        )
+    if breaking_cases:
+        cases = []
+        for case in breaking_cases:
+            cases.extend(case)
+        sh_test(
+            name = "breaking_selftest",
+            srcs = [_SCRIPT],
+            args = ["selftest"] + args + ["--"] + ["'%s'" % c for c in cases],
+            data = data,
+            visibility = ["//tools/depgraph:__pkg__"],
+        )
+    sh_binary(
+        name = "update_baseline",
+        srcs = [_SCRIPT],
+        args = ["update"] + args,
+        data = data,
+    )
