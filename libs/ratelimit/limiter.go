@@ -145,20 +145,30 @@ func (l *Limiter) Allow(name Tier) (bool, error) {
 // full, when no token would come before the tier's give-up time (or ctx's
 // deadline, if sooner), or when ctx ends first.
 func (l *Limiter) Wait(ctx context.Context, name Tier) error {
+	r, err := l.Reserve(ctx, name)
+	if err != nil {
+		return err
+	}
+	return r.Wait(ctx)
+}
+
+// Reserve is Wait in two steps: it takes a token or a place in the tier's queue
+// now, without waiting, so that requests reserved one after the other get their
+// tokens in that order; Reservation.Wait then waits for the token. It fails like
+// Wait when the queue is full or the token would come too late.
+func (l *Limiter) Reserve(ctx context.Context, name Tier) (*Reservation, error) {
 	slot, ok := l.tiers[name]
 	if !ok {
-		return fmt.Errorf("%w %q", ErrUnknownTier, name)
+		return nil, fmt.Errorf("%w %q", ErrUnknownTier, name)
 	}
 	t := slot.Load()
 	if t.bucket.Allow() {
-		return nil
+		return &Reservation{t: t}, nil
 	}
 	if t.queued.Add(1) > int64(t.policy.QueueDepth) {
 		t.queued.Add(-1)
-		return &RejectedError{Tier: name, Reason: QueueFull}
+		return nil, &RejectedError{Tier: name, Reason: QueueFull}
 	}
-	defer t.queued.Add(-1)
-
 	patience := t.policy.GiveUp
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < patience {
 		patience = time.Until(deadline)
@@ -166,18 +176,40 @@ func (l *Limiter) Wait(ctx context.Context, name Tier) error {
 	// A reservation fixes the request's place in line: FIFO within the tier.
 	wait, ok := t.bucket.Reserve(patience)
 	if !ok {
-		return &RejectedError{Tier: name, Reason: TooLate, Wait: wait}
+		t.queued.Add(-1)
+		return nil, &RejectedError{Tier: name, Reason: TooLate, Wait: wait}
 	}
-	if wait == 0 {
+	return &Reservation{t: t, wait: wait, queued: true}, nil
+}
+
+// Reservation is a request's token, now or at a set time (see Reserve).
+type Reservation struct {
+	t      *tier
+	wait   time.Duration
+	queued bool // holds a place in the tier's queue until Wait returns
+}
+
+// Delay is how long the token is away when reserved (0: it was available).
+func (r *Reservation) Delay() time.Duration { return r.wait }
+
+// Wait waits for the reserved token. If ctx ends first, the token goes back to
+// the bucket and the error is a *RejectedError with Reason Canceled.
+func (r *Reservation) Wait(ctx context.Context) error {
+	if !r.queued {
 		return nil
 	}
-	timer := time.NewTimer(wait)
+	defer r.t.queued.Add(-1)
+	r.queued = false
+	if r.wait == 0 {
+		return nil
+	}
+	timer := time.NewTimer(r.wait)
 	defer timer.Stop()
 	select {
 	case <-timer.C:
 		return nil
 	case <-ctx.Done():
-		t.bucket.Cancel()
-		return &RejectedError{Tier: name, Reason: Canceled, Err: ctx.Err()}
+		r.t.bucket.Cancel()
+		return &RejectedError{Tier: r.t.name, Reason: Canceled, Err: ctx.Err()}
 	}
 }

@@ -114,36 +114,6 @@ func rejected(err error, reason Reason) bool {
 	return errors.As(err, &r) && r.Reason == reason
 }
 
-func TestWaitQueuesInFIFOOrder(t *testing.T) {
-	// 50 tokens/s: a token every 20ms. Five queued requests finish in arrival order.
-	l := newLimiter(t, map[Tier]Policy{Normal: {Rate: 50, Burst: 1, QueueDepth: 10, GiveUp: time.Second}})
-	if err := l.Wait(context.Background(), Normal); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var order []int
-	var wg sync.WaitGroup
-	for i := range 5 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := l.Wait(context.Background(), Normal); err != nil {
-				t.Error(err)
-			}
-			mu.Lock()
-			order = append(order, i)
-			mu.Unlock()
-		}()
-		time.Sleep(2 * time.Millisecond) // arrive in index order
-	}
-	wg.Wait()
-	for i, got := range order {
-		if got != i {
-			t.Fatalf("completion order %v, want FIFO", order)
-		}
-	}
-}
-
 func TestWaitDropsWhenQueueFull(t *testing.T) {
 	l := newLimiter(t, map[Tier]Policy{Robot: {Rate: 1, Burst: 1, QueueDepth: 1, GiveUp: 5 * time.Second}})
 	l.Allow(Robot)
@@ -254,4 +224,42 @@ func BenchmarkXTimeRateAllowParallel(b *testing.B) {
 			limiter.Allow()
 		}
 	})
+}
+
+// TestReserveKeepsOrder: reservations taken one after the other get their tokens
+// in that order (FIFO, checked on the delays, not on goroutine scheduling); a full queue refuses at once; a cancelled wait frees its place.
+func TestReserveKeepsOrder(t *testing.T) {
+	l, err := New(map[Tier]Policy{Normal: {Rate: 100, Burst: 1, QueueDepth: 2, GiveUp: time.Second}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var rs []*Reservation
+	for i := range 3 {
+		r, err := l.Reserve(ctx, Normal)
+		if err != nil {
+			t.Fatalf("reservation %d: %v", i, err)
+		}
+		rs = append(rs, r)
+	}
+	if rs[0].Delay() != 0 || !(rs[1].Delay() > 0 && rs[2].Delay() > rs[1].Delay()) {
+		t.Fatalf("delays %v %v %v: want 0, then increasing", rs[0].Delay(), rs[1].Delay(), rs[2].Delay())
+	}
+	var rejected *RejectedError
+	if _, err := l.Reserve(ctx, Normal); !errors.As(err, &rejected) || rejected.Reason != QueueFull {
+		t.Fatalf("a fourth reservation with a queue of 2: %v, want QueueFull", err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := rs[2].Wait(cancelled); !errors.As(err, &rejected) || rejected.Reason != Canceled {
+		t.Fatalf("Wait on an ended context: %v, want Canceled", err)
+	}
+	if _, err := l.Reserve(ctx, Normal); err != nil {
+		t.Errorf("the cancelled place was not freed: %v", err)
+	}
+	for _, r := range rs[:2] {
+		if err := r.Wait(ctx); err != nil {
+			t.Error(err)
+		}
+	}
 }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/bazelbuild/rules_go/go/runfiles"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -23,9 +23,14 @@ func Runfile(t testing.TB, env string) string {
 	if rloc == "" {
 		t.Fatalf("%s is not set: the test's BUILD rule must set it to $(rlocationpath ...) of a data dependency", env)
 	}
-	path, err := runfiles.Rlocation(rloc)
-	if err != nil {
-		t.Fatalf("finding runfile %s: %v", rloc, err)
+	// Bazel runs tests in a runfiles tree: RUNFILES_DIR or TEST_SRCDIR is its root.
+	root := os.Getenv("RUNFILES_DIR")
+	if root == "" {
+		root = os.Getenv("TEST_SRCDIR")
+	}
+	path := filepath.Join(root, rloc)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("runfile %s: %v (run the test with bazel test)", rloc, err)
 	}
 	return path
 }

@@ -1,0 +1,203 @@
+// Package server is danmaku's Chat handler: it joins a client to a room, checks
+// and rate-limits the comments it posts (per user, by tier), publishes accepted
+// ones to the room as msgp events, and streams the room's comments back.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/monoreel/monoreel/libs/idpool"
+	"github.com/monoreel/monoreel/libs/ratelimit"
+	danmakuv1 "github.com/monoreel/monoreel/proto/danmaku/v1"
+	"github.com/monoreel/monoreel/services/danmaku/internal/comment"
+	"github.com/monoreel/monoreel/services/danmaku/internal/event"
+	"github.com/monoreel/monoreel/services/danmaku/internal/flow"
+	"github.com/monoreel/monoreel/services/danmaku/internal/room"
+)
+
+// Server implements danmakuv1.DanmakuServiceServer.
+type Server struct {
+	danmakuv1.UnimplementedDanmakuServiceServer
+	hub      *room.Hub
+	flow     *flow.Controller
+	ids      idpool.Source
+	outcomes *prometheus.CounterVec
+}
+
+// New returns a Server; its counters of comment outcomes by tier
+// (danmaku_comments_total) are registered on reg.
+func New(hub *room.Hub, fc *flow.Controller, ids idpool.Source, reg prometheus.Registerer) *Server {
+	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "danmaku_comments_total",
+		Help: "Comments by the poster's tier and what became of them.",
+	}, []string{"tier", "outcome"})
+	reg.MustRegister(outcomes)
+	return &Server{hub: hub, flow: fc, ids: ids, outcomes: outcomes}
+}
+
+var tiers = map[danmakuv1.Tier]ratelimit.Tier{
+	danmakuv1.Tier_TIER_NORMAL: ratelimit.Normal,
+	danmakuv1.Tier_TIER_VIP:    ratelimit.VIP,
+	danmakuv1.Tier_TIER_ROBOT:  ratelimit.Robot,
+}
+
+// chat is one Chat stream. One goroutine (sender) makes every Send: the room's
+// comments and the acks other goroutines queue on out.
+type chat struct {
+	s    *Server
+	join *danmakuv1.Join
+	room *room.Room
+	user *flow.User
+	out  chan *danmakuv1.ChatResponse
+	ctx  context.Context // ends when Chat returns
+}
+
+// Chat implements danmakuv1.DanmakuServiceServer.
+func (s *Server) Chat(stream danmakuv1.DanmakuService_ChatServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	join := first.GetJoin()
+	if join == nil {
+		return status.Error(codes.InvalidArgument, "the first message must be a join")
+	}
+	tier, ok := tiers[join.GetTier()]
+	switch {
+	case join.GetRoomId() == "":
+		return status.Error(codes.InvalidArgument, "join: room_id is empty")
+	case join.GetUserId() == "":
+		return status.Error(codes.InvalidArgument, "join: user_id is empty")
+	case !ok:
+		return status.Errorf(codes.InvalidArgument, "join: tier %v: want NORMAL, VIP or ROBOT", join.GetTier())
+	}
+	r, sub := s.hub.Join(join.GetRoomId())
+	defer s.hub.Leave(r, sub)
+	ctx, cancel := context.WithCancel(stream.Context())
+	// Queued comments still waiting for a token are dropped when the chat ends.
+	defer cancel()
+	c := &chat{s: s, join: join, room: r, user: s.flow.Acquire(join.GetUserId(), tier),
+		out: make(chan *danmakuv1.ChatResponse, 64), ctx: ctx}
+	defer c.user.Release()
+
+	c.queue(&danmakuv1.ChatResponse{Message: &danmakuv1.ChatResponse_Joined{Joined: &danmakuv1.Joined{
+		RoomId: join.GetRoomId(), Subscribers: int32(r.Subscribers()),
+	}}})
+	sent := make(chan error, 1)
+	go func() { sent <- c.sender(stream, sub) }()
+	received := make(chan error, 1)
+	go func() { received <- c.receive(stream) }()
+	select {
+	case <-sub.Gone():
+		return status.Errorf(codes.ResourceExhausted, "disconnected: this client read the room too slowly (%d comments dropped)", sub.Dropped())
+	case err := <-sent:
+		return err
+	case err := <-received:
+		return err
+	}
+}
+
+// sender sends the room's comments and the queued responses until the chat ends.
+func (c *chat) sender(stream danmakuv1.DanmakuService_ChatServer, sub *room.Subscriber) error {
+	for {
+		var resp *danmakuv1.ChatResponse
+		select {
+		case <-c.ctx.Done():
+			return nil
+		case resp = <-c.out:
+		case data := <-sub.Events():
+			e, err := event.Decode(data)
+			if err != nil {
+				return status.Errorf(codes.Internal, "room event: %v", err)
+			}
+			resp = &danmakuv1.ChatResponse{Message: &danmakuv1.ChatResponse_Comment{Comment: &danmakuv1.RoomComment{
+				Id: e.ID, RoomId: e.Room, UserId: e.User, Tier: danmakuv1.Tier(e.Tier), Text: e.Text,
+				PostedAt: timestamppb.New(time.Unix(0, e.PostedUnixNano)),
+			}}}
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+// receive handles the client's comments until the stream ends.
+func (c *chat) receive(stream danmakuv1.DanmakuService_ChatServer) error {
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		msg := req.GetComment()
+		if msg == nil {
+			return status.Error(codes.InvalidArgument, "already joined: only comments may follow the join")
+		}
+		if err := comment.Validate(msg.GetText()); err != nil {
+			c.ack(msg, danmakuv1.Outcome_OUTCOME_REJECTED, err.Error(), 0)
+			continue
+		}
+		reservation, err := c.user.Reserve(c.ctx)
+		switch {
+		case err != nil:
+			c.ack(msg, danmakuv1.Outcome_OUTCOME_DROPPED, err.Error(), 0)
+		case reservation.Delay() == 0:
+			c.post(msg)
+		default:
+			c.ack(msg, danmakuv1.Outcome_OUTCOME_QUEUED, fmt.Sprintf("over the rate limit: queued for %v", reservation.Delay().Round(time.Millisecond)), 0)
+			go func() {
+				if err := reservation.Wait(c.ctx); err != nil {
+					c.ack(msg, danmakuv1.Outcome_OUTCOME_DROPPED, err.Error(), 0)
+					return
+				}
+				c.post(msg)
+			}()
+		}
+	}
+}
+
+// post gives the comment an id, publishes it to the room and acknowledges it.
+func (c *chat) post(msg *danmakuv1.Comment) {
+	id, err := c.s.ids.Next(c.ctx)
+	if err != nil {
+		c.ack(msg, danmakuv1.Outcome_OUTCOME_DROPPED, fmt.Sprintf("no comment id: %v", err), 0)
+		return
+	}
+	e := event.Event{
+		ID: id, Room: c.join.GetRoomId(), User: c.join.GetUserId(), Tier: int32(c.join.GetTier()),
+		Text: msg.GetText(), PostedUnixNano: time.Now().UnixNano(),
+	}
+	data, err := e.MarshalMsg(nil)
+	if err != nil {
+		c.ack(msg, danmakuv1.Outcome_OUTCOME_DROPPED, fmt.Sprintf("encoding: %v", err), 0)
+		return
+	}
+	c.room.Publish(data)
+	c.ack(msg, danmakuv1.Outcome_OUTCOME_ACCEPTED, "", id)
+}
+
+// ack counts a comment's outcome and queues its ack for the sender.
+func (c *chat) ack(msg *danmakuv1.Comment, outcome danmakuv1.Outcome, reason string, id int64) {
+	c.s.outcomes.WithLabelValues(c.join.GetTier().String(), outcome.String()).Inc()
+	c.queue(&danmakuv1.ChatResponse{Message: &danmakuv1.ChatResponse_Ack{Ack: &danmakuv1.CommentAck{
+		ClientId: msg.GetClientId(), Outcome: outcome, Reason: reason, CommentId: id,
+	}}})
+}
+
+func (c *chat) queue(resp *danmakuv1.ChatResponse) {
+	select {
+	case c.out <- resp:
+	case <-c.ctx.Done():
+	}
+}

@@ -1,0 +1,271 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/mock/gomock"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/monoreel/monoreel/libs/idpool"
+	"github.com/monoreel/monoreel/libs/ratelimit"
+	danmakuv1 "github.com/monoreel/monoreel/proto/danmaku/v1"
+	idgenv1 "github.com/monoreel/monoreel/proto/idgen/v1"
+	"github.com/monoreel/monoreel/proto/idgen/v1/mock"
+	"github.com/monoreel/monoreel/services/danmaku/internal/flow"
+	"github.com/monoreel/monoreel/services/danmaku/internal/room"
+)
+
+// idgenMock is the IDGen service as a gomock mock handing out 1, 2, 3...
+func idgenMock(t *testing.T) *mock.MockIDGenServiceClient {
+	m := mock.NewMockIDGenServiceClient(gomock.NewController(t))
+	next := int64(0)
+	m.EXPECT().NextIDs(gomock.Any(), gomock.Any()).AnyTimes().DoAndReturn(
+		func(_ context.Context, req *idgenv1.NextIDsRequest, _ ...grpc.CallOption) (*idgenv1.NextIDsResponse, error) {
+			resp := &idgenv1.NextIDsResponse{}
+			for range req.GetCount() {
+				next++
+				resp.Ids = append(resp.Ids, next)
+			}
+			return resp, nil
+		})
+	return m
+}
+
+// serve runs a Server on loopback and returns a client of it.
+func serve(t *testing.T, fc *flow.Controller, ids idgenv1.IDGenServiceClient, opts room.Options) danmakuv1.DanmakuServiceClient {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	danmakuv1.RegisterDanmakuServiceServer(srv, New(room.NewHub(opts), fc, idpool.New(ids, 4), prometheus.NewRegistry()))
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return danmakuv1.NewDanmakuServiceClient(conn)
+}
+
+type client struct {
+	t      *testing.T
+	stream danmakuv1.DanmakuService_ChatClient
+}
+
+func join(t *testing.T, c danmakuv1.DanmakuServiceClient, roomID, user string, tier danmakuv1.Tier) *client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	stream, err := c.Chat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{RoomId: roomID, UserId: user, Tier: tier}}}); err != nil {
+		t.Fatal(err)
+	}
+	cl := &client{t: t, stream: stream}
+	if resp := cl.recv(); resp.GetJoined() == nil {
+		t.Fatalf("first response %v, want joined", resp)
+	}
+	return cl
+}
+
+func (c *client) say(id, text string) {
+	c.t.Helper()
+	if err := c.stream.Send(&danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Comment{Comment: &danmakuv1.Comment{ClientId: id, Text: text}}}); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *client) recv() *danmakuv1.ChatResponse {
+	c.t.Helper()
+	resp, err := c.stream.Recv()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return resp
+}
+
+// ackAndComment returns the ack of the client's comment and the comment as the
+// room shows it, whichever comes first.
+func (c *client) ackAndComment() (*danmakuv1.CommentAck, *danmakuv1.RoomComment) {
+	c.t.Helper()
+	var ack *danmakuv1.CommentAck
+	var rc *danmakuv1.RoomComment
+	for ack == nil || rc == nil {
+		resp := c.recv()
+		if a := resp.GetAck(); a != nil {
+			ack = a
+		}
+		if r := resp.GetComment(); r != nil {
+			rc = r
+		}
+	}
+	return ack, rc
+}
+
+// ack returns the next ack, skipping room comments.
+func (c *client) ack() *danmakuv1.CommentAck {
+	c.t.Helper()
+	for {
+		if a := c.recv().GetAck(); a != nil {
+			return a
+		}
+	}
+}
+
+// comment returns the next room comment, skipping acks.
+func (c *client) comment() *danmakuv1.RoomComment {
+	c.t.Helper()
+	for {
+		if rc := c.recv().GetComment(); rc != nil {
+			return rc
+		}
+	}
+}
+
+func TestCommentsReachTheRoom(t *testing.T) {
+	svc := serve(t, flow.New(), idgenMock(t), room.Options{})
+	alice := join(t, svc, "live-1", "alice", danmakuv1.Tier_TIER_VIP)
+	bob := join(t, svc, "live-1", "bob", danmakuv1.Tier_TIER_NORMAL)
+	elsewhere := join(t, svc, "live-2", "carol", danmakuv1.Tier_TIER_NORMAL)
+
+	alice.say("a1", "first!")
+	ack, own := alice.ackAndComment()
+	if ack.GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED || ack.GetClientId() != "a1" || ack.GetCommentId() != 1 {
+		t.Fatalf("ack = %v", ack)
+	}
+	for _, rc := range []*danmakuv1.RoomComment{own, bob.comment()} {
+		if rc.GetText() != "first!" || rc.GetUserId() != "alice" || rc.GetTier() != danmakuv1.Tier_TIER_VIP || rc.GetId() != 1 || rc.GetPostedAt() == nil {
+			t.Errorf("room comment = %v", rc)
+		}
+	}
+	elsewhere.say("c1", "hello 2")
+	if _, rc := elsewhere.ackAndComment(); rc.GetText() != "hello 2" {
+		t.Errorf("own room comment = %v", rc)
+	}
+
+	bob.say("b1", "bad\x07")
+	if a := bob.ack(); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_REJECTED || !strings.Contains(a.GetReason(), "control character U+0007") {
+		t.Errorf("ack of a bad comment = %v", a)
+	}
+}
+
+// TestRateLimitQueuesThenDrops: over the user's limit a comment is queued and
+// posted when a token comes; with the queue full it is dropped with the reason.
+func TestRateLimitQueuesThenDrops(t *testing.T) {
+	fc := flow.New()
+	fc.SetPolicy(ratelimit.Robot, ratelimit.Policy{Rate: 10, Burst: 1, QueueDepth: 1, GiveUp: time.Second})
+	svc := serve(t, fc, idgenMock(t), room.Options{})
+	bot := join(t, svc, "r", "bot", danmakuv1.Tier_TIER_ROBOT)
+	bot.say("1", "one")
+	bot.say("2", "two")
+	bot.say("3", "three")
+	outcomes := map[string][]danmakuv1.Outcome{}
+	reasons := map[string]string{}
+	for range 4 { // 1 accepted; 2 queued, then accepted; 3 dropped: the queue holds 2
+		a := bot.ack()
+		outcomes[a.GetClientId()] = append(outcomes[a.GetClientId()], a.GetOutcome())
+		reasons[a.GetClientId()] = a.GetReason()
+	}
+	want := map[string]string{
+		"1": "[OUTCOME_ACCEPTED]",
+		"2": "[OUTCOME_QUEUED OUTCOME_ACCEPTED]",
+		"3": "[OUTCOME_DROPPED]",
+	}
+	for id, w := range want {
+		if got := fmt.Sprint(outcomes[id]); got != w {
+			t.Errorf("comment %s: %s, want %s", id, got, w)
+		}
+	}
+	if !strings.Contains(reasons["3"], "queue full") {
+		t.Errorf("drop reason %q, want queue full", reasons["3"])
+	}
+
+	// Another user of the same tier has a bucket of their own.
+	other := join(t, svc, "r", "bot2", danmakuv1.Tier_TIER_ROBOT)
+	other.say("x", "mine")
+	if a := other.ack(); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED {
+		t.Errorf("another user's first comment: %v", a)
+	}
+}
+
+func TestNoIDMeansDroppedNotLost(t *testing.T) {
+	ids := mock.NewMockIDGenServiceClient(gomock.NewController(t))
+	ids.EXPECT().NextIDs(gomock.Any(), gomock.Any()).Return(nil, status.Error(codes.Unavailable, "idgen down"))
+	svc := serve(t, flow.New(), ids, room.Options{})
+	u := join(t, svc, "r", "u", danmakuv1.Tier_TIER_NORMAL)
+	u.say("1", "hi")
+	if a := u.ack(); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_DROPPED || !strings.Contains(a.GetReason(), "idgen down") {
+		t.Errorf("ack without an id = %v", a)
+	}
+}
+
+func TestBadJoins(t *testing.T) {
+	svc := serve(t, flow.New(), idgenMock(t), room.Options{})
+	for req, want := range map[*danmakuv1.ChatRequest]string{
+		{Message: &danmakuv1.ChatRequest_Comment{Comment: &danmakuv1.Comment{Text: "hi"}}}:      "first message must be a join",
+		{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{UserId: "u", Tier: 1}}}:     "room_id is empty",
+		{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{RoomId: "r", Tier: 1}}}:     "user_id is empty",
+		{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{RoomId: "r", UserId: "u"}}}: "TIER_UNSPECIFIED: want NORMAL, VIP or ROBOT",
+	} {
+		stream, err := svc.Chat(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream.Send(req)
+		_, err = stream.Recv()
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: %v, want InvalidArgument naming %q", req, err, want)
+		}
+	}
+}
+
+// TestSlowReaderIsDisconnected: a client that stops reading is cut off with a
+// reason, and the room goes on for the others.
+func TestSlowReaderIsDisconnected(t *testing.T) {
+	fc := flow.New()
+	fc.SetPolicy(ratelimit.VIP, ratelimit.Policy{Rate: 1e6, Burst: 1000})
+	svc := serve(t, fc, idgenMock(t), room.Options{Buffer: 4, SlowTimeout: 100 * time.Millisecond})
+	slow := join(t, svc, "r", "slow", danmakuv1.Tier_TIER_NORMAL)
+	poster := join(t, svc, "r", "poster", danmakuv1.Tier_TIER_VIP)
+	// Comments of 200 characters: slow's HTTP/2 window fills after a few
+	// hundred, then its room buffer, then the backlog lasts past SlowTimeout.
+	big := strings.Repeat("x", 200)
+	for i := range 1000 {
+		poster.say(fmt.Sprint(i), big)
+		if a := poster.ack(); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED {
+			t.Fatalf("poster's comment %d: %v", i, a)
+		}
+		if i%100 == 99 {
+			time.Sleep(30 * time.Millisecond)
+		}
+	}
+	for {
+		_, err := slow.stream.Recv()
+		if err == nil {
+			continue
+		}
+		if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "read the room too slowly") {
+			t.Fatalf("slow reader ended with %v, want ResourceExhausted naming why", err)
+		}
+		break
+	}
+	// The room goes on.
+	poster.say("after", "still here")
+	if a := poster.ack(); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED {
+		t.Errorf("after the eviction: %v", a)
+	}
+}
