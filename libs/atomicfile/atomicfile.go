@@ -10,35 +10,62 @@ import (
 // Write replaces path with data: it writes a temporary file in the same
 // directory, fsyncs it, renames it over path, and fsyncs the directory.
 func Write(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".*.tmp")
+	f, err := Create(path, perm)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // after a successful rename this finds nothing
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
+	if _, err := f.Write(data); err != nil {
+		f.Abort()
 		return err
 	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
+	return f.Commit()
+}
+
+// File is the future content of a path, written as a stream: Commit puts it in
+// place; Abort, or a failed Commit, leaves the path as it was.
+type File struct {
+	*os.File
+	path string
+	perm os.FileMode
+}
+
+// Create starts a replacement for path: a temporary file in the same directory.
+func Create(path string, perm os.FileMode) (*File, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return nil, err
+	}
+	return &File{File: tmp, path: path, perm: perm}, nil
+}
+
+// Commit fsyncs the file, renames it over the path and fsyncs the directory.
+func (f *File) Commit() error {
+	defer os.Remove(f.Name()) // after a successful rename this finds nothing
+	if err := f.Chmod(f.perm); err != nil {
+		f.Close()
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+	if err := f.Sync(); err != nil {
+		f.Close()
 		return err
 	}
-	if err := tmp.Close(); err != nil {
+	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := os.Rename(f.Name(), f.path); err != nil {
 		return err
 	}
 	// The rename itself is durable only once the directory is synced.
-	d, err := os.Open(dir)
+	d, err := os.Open(filepath.Dir(f.path))
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// Abort drops the replacement.
+func (f *File) Abort() {
+	f.Close()
+	os.Remove(f.Name())
 }

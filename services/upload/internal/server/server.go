@@ -1,0 +1,124 @@
+// Package server is the UploadService over the disk store: it maps the store's
+// errors to gRPC codes and turns a PutPart stream into the part's bytes.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/monoreel/monoreel/libs/idpool"
+	commonv1 "github.com/monoreel/monoreel/proto/common/v1"
+	uploadv1 "github.com/monoreel/monoreel/proto/upload/v1"
+	"github.com/monoreel/monoreel/services/upload/internal/store"
+)
+
+// Server implements uploadv1.UploadServiceServer.
+type Server struct {
+	uploadv1.UnimplementedUploadServiceServer
+	store *store.Store
+	ids   idpool.Source
+}
+
+// New returns a Server storing in st and naming videos with ids.
+func New(st *store.Store, ids idpool.Source) *Server { return &Server{store: st, ids: ids} }
+
+func (s *Server) Init(_ context.Context, req *uploadv1.InitRequest) (*uploadv1.InitResponse, error) {
+	u, err := s.store.Init(req.GetName(), req.GetTotalSize(), req.GetPartSize(), req.GetContentType())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &uploadv1.InitResponse{UploadId: u.ID, PartCount: u.PartCount()}, nil
+}
+
+func (s *Server) PutPart(stream uploadv1.UploadService_PutPartServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	h := first.GetHeader()
+	if h == nil {
+		return status.Error(codes.InvalidArgument, "the first message must be the part's header")
+	}
+	p, stored, err := s.store.PutPart(h.GetUploadId(), h.GetPartNumber(), h.GetMd5(), &chunks{stream: stream})
+	if err != nil {
+		return toStatus(err)
+	}
+	return stream.SendAndClose(&uploadv1.PutPartResponse{Part: toPart(p), AlreadyStored: !stored})
+}
+
+// chunks reads the chunk messages of a PutPart stream as one byte stream.
+type chunks struct {
+	stream uploadv1.UploadService_PutPartServer
+	buf    []byte
+}
+
+func (c *chunks) Read(p []byte) (int, error) {
+	for len(c.buf) == 0 {
+		msg, err := c.stream.Recv()
+		if err != nil {
+			return 0, err // io.EOF once the client has sent everything
+		}
+		if msg.GetHeader() != nil {
+			return 0, status.Error(codes.InvalidArgument, "a second header in one PutPart stream")
+		}
+		c.buf = msg.GetChunk()
+	}
+	n := copy(p, c.buf)
+	c.buf = c.buf[n:]
+	return n, nil
+}
+
+func (s *Server) ListParts(_ context.Context, req *uploadv1.ListPartsRequest) (*uploadv1.ListPartsResponse, error) {
+	u, parts, err := s.store.ListParts(req.GetUploadId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &uploadv1.ListPartsResponse{PartCount: u.PartCount(), PartSize: u.PartSize, TotalSize: u.TotalSize}
+	for _, p := range parts {
+		resp.Parts = append(resp.Parts, toPart(p))
+	}
+	return resp, nil
+}
+
+func (s *Server) Complete(ctx context.Context, req *uploadv1.CompleteRequest) (*uploadv1.CompleteResponse, error) {
+	u, err := s.store.Complete(req.GetUploadId(), req.GetSha256(), func() (int64, error) { return s.ids.Next(ctx) })
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &uploadv1.CompleteResponse{VideoId: &commonv1.VideoId{Value: u.VideoID}, Size: u.TotalSize, Sha256: u.SHA256}, nil
+}
+
+func (s *Server) Abort(_ context.Context, req *uploadv1.AbortRequest) (*uploadv1.AbortResponse, error) {
+	if err := s.store.Abort(req.GetUploadId()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &uploadv1.AbortResponse{}, nil
+}
+
+func toPart(p store.Part) *uploadv1.Part {
+	return &uploadv1.Part{Number: p.Number, Size: p.Size, Md5: p.MD5}
+}
+
+func toStatus(err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	switch {
+	case errors.Is(err, store.ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, store.ErrConflict):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, store.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return status.Error(codes.Aborted, err.Error())
+	}
+	return status.Error(codes.Internal, fmt.Sprint(err))
+}

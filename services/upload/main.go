@@ -1,0 +1,77 @@
+// Command upload takes video files in resumable, chunked uploads
+// (monoreel.upload.v1.UploadService) and stores them on local disk.
+//
+//	upload -data_dir=/var/lib/monoreel/upload
+//	upload -idgen_addr=idgen:9090          # video ids from the IDGen service
+//
+// Uploads in progress live under -data_dir and survive restarts: a client lists
+// the parts already stored and sends the rest. Completed files are under
+// -data_dir/videos/<video id>. SIGTERM or SIGINT stops it gracefully.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/monoreel/monoreel/libs/idpool"
+	"github.com/monoreel/monoreel/libs/service"
+	uploadv1 "github.com/monoreel/monoreel/proto/upload/v1"
+	"github.com/monoreel/monoreel/services/upload/internal/server"
+	"github.com/monoreel/monoreel/services/upload/internal/store"
+)
+
+// version is set at link time by the release build (x_defs in BUILD.bazel).
+var version = "dev"
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "upload:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx ends or a SIGTERM/SIGINT arrives. ready, if set, is called
+// with the gRPC address once the server accepts calls.
+func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Addr)) error {
+	flags := flag.NewFlagSet("upload", flag.ContinueOnError)
+	common := service.AddFlags(flags, 9300)
+	ids := idpool.AddFlags(flags)
+	dataDir := flags.String("data_dir", "", "where uploads and videos are stored (default: monoreel/upload in the user cache dir)")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	if common.Version {
+		fmt.Fprintln(stdout, "upload", version)
+		return nil
+	}
+	if *dataDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return fmt.Errorf("no -data_dir and no user cache dir: %w", err)
+		}
+		*dataDir = filepath.Join(dir, "monoreel", "upload")
+	}
+	st, err := store.Open(*dataDir)
+	if err != nil {
+		return err
+	}
+	idSource, idConn, err := ids.Open()
+	if err != nil {
+		return err
+	}
+	if idConn != nil {
+		defer idConn.Close()
+	}
+	svc, err := service.New("upload", common, stdout)
+	if err != nil {
+		return err
+	}
+	svc.Log.Info("storing uploads", "data_dir", *dataDir)
+	uploadv1.RegisterUploadServiceServer(svc.Server, server.New(st, idSource))
+	return svc.Run(ctx, ready)
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/monoreel/monoreel/libs/testproc"
+	"github.com/monoreel/monoreel/services/upload/client"
+)
+
+func binary(t testing.TB) string { return testproc.Runfile(t, "UPLOAD_BINARY") }
+
+func writeRandom(t testing.TB, size int) (string, []byte) {
+	data := make([]byte, size)
+	rand.Read(data)
+	path := filepath.Join(t.TempDir(), "video.mp4")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, data
+}
+
+// TestKilledMidUploadResumesAfterRestart: the real binary is killed (SIGKILL)
+// after a few parts; restarted on the same data directory it has kept them, and
+// the client resumes, sending only the rest.
+func TestKilledMidUploadResumesAfterRestart(t *testing.T) {
+	data := t.TempDir()
+	svc := testproc.StartService(t, binary(t), "-data_dir="+data)
+	path, content := writeRandom(t, 40*1024)
+	var accepted atomic.Int32
+	opts := client.Options{PartSize: 1024, Parallel: 1, OnPart: func(int32, bool) {
+		if accepted.Add(1) == 5 {
+			svc.Stop() // SIGKILL
+		}
+	}}
+	_, err := client.New(svc.Conn).Upload(context.Background(), path, opts)
+	var interrupted *client.InterruptedError
+	if !errors.As(err, &interrupted) {
+		t.Fatalf("upload through a killed service: %v", err)
+	}
+
+	again := testproc.StartService(t, binary(t), "-data_dir="+data)
+	opts.OnPart, opts.ResumeID, opts.Parallel = nil, interrupted.UploadID, 4
+	res, err := client.New(again.Conn).Upload(context.Background(), path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Sent != 40-5 {
+		t.Errorf("resumed upload sent %d parts, want the 35 the service lacked", res.Sent)
+	}
+	got, err := os.ReadFile(filepath.Join(data, "videos", strconv.FormatInt(res.VideoID, 10)))
+	if err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("stored video: %d bytes, %v", len(got), err)
+	}
+	if err := again.Terminate(t, 30*time.Second); err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
+	}
+}
+
+// BenchmarkUpload256MiB uploads a 256 MiB file to the real binary over loopback
+// (8 MiB parts, 4 at a time) and reports MB/s.
+func BenchmarkUpload256MiB(b *testing.B) {
+	svc := testproc.StartService(b, binary(b), "-data_dir="+b.TempDir())
+	path, _ := writeRandom(b, 256<<20)
+	c := client.New(svc.Conn)
+	b.SetBytes(256 << 20)
+	for b.Loop() {
+		if _, err := c.Upload(context.Background(), path, client.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
