@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/mock/gomock"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -16,6 +17,7 @@ import (
 	"github.com/monoreel/monoreel/libs/config"
 	"github.com/monoreel/monoreel/libs/config/configtest"
 	configv1 "github.com/monoreel/monoreel/proto/config/v1"
+	"github.com/monoreel/monoreel/proto/config/v1/mock"
 )
 
 // serve serves store over a real gRPC connection on loopback and returns a
@@ -83,6 +85,30 @@ func TestErrorsCrossTheWire(t *testing.T) {
 	}
 	if _, err := mem.Get(ctx, "big"); !errors.Is(err, config.ErrNotFound) {
 		t.Errorf("the refused value was stored: %v", err)
+	}
+}
+
+// TestStoreMapsServiceErrors: with the ConfigService as a gomock mock, the
+// service's codes come back as the store errors callers test for.
+func TestStoreMapsServiceErrors(t *testing.T) {
+	client := mock.NewMockConfigServiceClient(gomock.NewController(t))
+	store := NewStoreWithClient(client)
+	ctx := configtest.Ctx(t)
+	client.EXPECT().Get(gomock.Any(), gomock.Any()).Return(nil, status.Error(codes.NotFound, `config: key not found: "x"`))
+	if _, err := store.Get(ctx, "x"); !errors.Is(err, config.ErrNotFound) {
+		t.Errorf("Get: %v, want ErrNotFound", err)
+	}
+	client.EXPECT().Delete(gomock.Any(), gomock.Any()).Return(nil, status.Error(codes.Unavailable, "config store: etcd down"))
+	if _, err := store.Delete(ctx, "x"); status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "etcd down") {
+		t.Errorf("Delete: %v, want the service's Unavailable", err)
+	}
+	client.EXPECT().Watch(gomock.Any(), gomock.Any()).Return(nil, status.Error(codes.OutOfRange, "revision 3 compacted"))
+	events, errs := store.Watch(ctx, "", 3)
+	if err := <-errs; !errors.Is(err, config.ErrCompacted) {
+		t.Errorf("Watch: %v, want ErrCompacted", err)
+	}
+	if _, open := <-events; open {
+		t.Error("a failed watch left its events open")
 	}
 }
 

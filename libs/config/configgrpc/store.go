@@ -24,7 +24,12 @@ var _ config.Store = (*Store)(nil)
 // NewStore returns a Store that calls the ConfigService on conn. The caller owns
 // conn: Close does not close it.
 func NewStore(conn grpc.ClientConnInterface) *Store {
-	return &Store{client: configv1.NewConfigServiceClient(conn)}
+	return NewStoreWithClient(configv1.NewConfigServiceClient(conn))
+}
+
+// NewStoreWithClient returns a Store on a ConfigService client (a mock, in tests).
+func NewStoreWithClient(client configv1.ConfigServiceClient) *Store {
+	return &Store{client: client}
 }
 
 // Get implements config.Store.
