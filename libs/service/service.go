@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"google.golang.org/grpc"
@@ -37,6 +38,28 @@ func AddFlags(fs *flag.FlagSet, grpcPort int) *Flags {
 	fs.DurationVar(&f.Grace, "shutdown_grace", 10*time.Second, "how long in-flight calls may take after SIGTERM")
 	fs.BoolVar(&f.Version, "version", false, "print the version and exit")
 	return f
+}
+
+// RunFunc is a service's body: it parses args, serves until ctx ends or SIGTERM,
+// and calls ready (if set) with its gRPC address once it accepts calls. Tests
+// call it directly; Main calls it for the process.
+type RunFunc func(ctx context.Context, args []string, stdout io.Writer, ready func(net.Addr)) error
+
+// Main runs a service's RunFunc with the process's arguments and exits with
+// status 1, naming the service and the error, if it fails.
+func Main(name string, run RunFunc) {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, nil); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+}
+
+// ShowVersion prints "name version" and returns true if -version was given.
+func (f *Flags) ShowVersion(stdout io.Writer, name, version string) bool {
+	if f.Version {
+		fmt.Fprintln(stdout, name, version)
+	}
+	return f.Version
 }
 
 // Service is one service's gRPC server, listening, with its observability.

@@ -31,12 +31,7 @@ import (
 // version is set at link time by the release build (x_defs in BUILD.bazel).
 var version = "dev"
 
-func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "config:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("config", run) }
 
 // run serves until ctx ends or a SIGTERM/SIGINT arrives. ready, if set, is called
 // with the gRPC address once the server accepts calls.
@@ -51,8 +46,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	if common.Version {
-		fmt.Fprintln(stdout, "config", version)
+	if common.ShowVersion(stdout, "config", version) {
 		return nil
 	}
 	store, describe, err := openStore(*backend, *dataFile, *history, *etcdEndpoints, *etcdTimeout)

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"time"
 
 	"github.com/monoreel/monoreel/libs/service"
@@ -28,12 +27,7 @@ import (
 // version is set at link time by the release build (x_defs in BUILD.bazel).
 var version = "dev"
 
-func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "idgen:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("idgen", run) }
 
 // run serves until ctx ends or a SIGTERM/SIGINT arrives (see libs/obs). ready, if
 // set, is called with the gRPC address once the server accepts calls.
@@ -46,8 +40,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	if common.Version {
-		fmt.Fprintln(stdout, "idgen", version)
+	if common.ShowVersion(stdout, "idgen", version) {
 		return nil
 	}
 	svc, err := service.New("idgen", common, stdout)

@@ -28,12 +28,7 @@ import (
 // version is set at link time by the release build (x_defs in BUILD.bazel).
 var version = "dev"
 
-func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "upload:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("upload", run) }
 
 // run serves until ctx ends or a SIGTERM/SIGINT arrives. ready, if set, is called
 // with the gRPC address once the server accepts calls.
@@ -45,8 +40,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	if common.Version {
-		fmt.Fprintln(stdout, "upload", version)
+	if common.ShowVersion(stdout, "upload", version) {
 		return nil
 	}
 	if *dataDir == "" {

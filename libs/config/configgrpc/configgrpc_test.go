@@ -3,7 +3,6 @@ package configgrpc
 import (
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,11 +10,11 @@ import (
 	"go.uber.org/mock/gomock"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/monoreel/monoreel/libs/config"
 	"github.com/monoreel/monoreel/libs/config/configtest"
+	"github.com/monoreel/monoreel/libs/testproc"
 	configv1 "github.com/monoreel/monoreel/proto/config/v1"
 	"github.com/monoreel/monoreel/proto/config/v1/mock"
 )
@@ -23,21 +22,7 @@ import (
 // serve serves store over a real gRPC connection on loopback and returns a
 // client connection to it.
 func serve(t testing.TB, store config.Store) *grpc.ClientConn {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	configv1.RegisterConfigServiceServer(srv, NewServer(store))
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
+	return testproc.ServeGRPC(t, func(srv *grpc.Server) { configv1.RegisterConfigServiceServer(srv, NewServer(store)) })
 }
 
 func TestContractOverGRPC(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -14,10 +13,10 @@ import (
 	"go.uber.org/mock/gomock"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/monoreel/monoreel/libs/idpool"
+	"github.com/monoreel/monoreel/libs/testproc"
 	idgenv1 "github.com/monoreel/monoreel/proto/idgen/v1"
 	"github.com/monoreel/monoreel/proto/idgen/v1/mock"
 	uploadv1 "github.com/monoreel/monoreel/proto/upload/v1"
@@ -42,19 +41,9 @@ func serve(t *testing.T, failParts int32) (*grpc.ClientConn, *store.Store) {
 		}
 		return handler(srv, ss)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer(grpc.StreamInterceptor(fault))
-	uploadv1.RegisterUploadServiceServer(srv, server.New(st, idpool.New(ids, 2)))
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := testproc.ServeGRPC(t, func(srv *grpc.Server) {
+		uploadv1.RegisterUploadServiceServer(srv, server.New(st, idpool.New(ids, 2)))
+	}, grpc.StreamInterceptor(fault))
 	return conn, st
 }
 

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -12,11 +11,11 @@ import (
 	"go.uber.org/mock/gomock"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/monoreel/monoreel/libs/idpool"
 	"github.com/monoreel/monoreel/libs/ratelimit"
+	"github.com/monoreel/monoreel/libs/testproc"
 	danmakuv1 "github.com/monoreel/monoreel/proto/danmaku/v1"
 	idgenv1 "github.com/monoreel/monoreel/proto/idgen/v1"
 	"github.com/monoreel/monoreel/proto/idgen/v1/mock"
@@ -42,20 +41,9 @@ func idgenMock(t *testing.T) *mock.MockIDGenServiceClient {
 
 // serve runs a Server on loopback and returns a client of it.
 func serve(t *testing.T, fc *flow.Controller, ids idgenv1.IDGenServiceClient, opts room.Options) danmakuv1.DanmakuServiceClient {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	danmakuv1.RegisterDanmakuServiceServer(srv, New(room.NewHub(opts), fc, idpool.New(ids, 4), prometheus.NewRegistry()))
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := testproc.ServeGRPC(t, func(srv *grpc.Server) {
+		danmakuv1.RegisterDanmakuServiceServer(srv, New(room.NewHub(opts), fc, idpool.New(ids, 4), prometheus.NewRegistry()))
+	})
 	return danmakuv1.NewDanmakuServiceClient(conn)
 }
 

@@ -2,15 +2,14 @@ package server
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/monoreel/monoreel/libs/snowflake"
+	"github.com/monoreel/monoreel/libs/testproc"
 	idgenv1 "github.com/monoreel/monoreel/proto/idgen/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -21,19 +20,9 @@ func startServer(t *testing.T) idgenv1.IDGenServiceClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	idgenv1.RegisterIDGenServiceServer(srv, New(gen, snowflake.DefaultEpoch))
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := testproc.ServeGRPC(t, func(srv *grpc.Server) {
+		idgenv1.RegisterIDGenServiceServer(srv, New(gen, snowflake.DefaultEpoch))
+	})
 	return idgenv1.NewIDGenServiceClient(conn)
 }
 
