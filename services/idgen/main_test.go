@@ -2,71 +2,35 @@ package main
 
 import (
 	"context"
-	"net"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/monoreel/monoreel/libs/snowflake"
+	"github.com/monoreel/monoreel/libs/testproc"
 	"github.com/monoreel/monoreel/libs/testutil"
 	idgenv1 "github.com/monoreel/monoreel/proto/idgen/v1"
 	"github.com/monoreel/monoreel/services/idgen/internal/watermark"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-// TestServeAndStopOnSIGTERM runs the command, calls it over gRPC, sends the process
-// a real SIGTERM and checks that it stops cleanly and saves the watermark.
+// TestServeAndStopOnSIGTERM runs the real binary, calls it over gRPC, sends it
+// SIGTERM and checks that it exits cleanly and saves the watermark.
 func TestServeAndStopOnSIGTERM(t *testing.T) {
 	wm := filepath.Join(t.TempDir(), "watermark")
-	addrs := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	out := &testutil.Buffer{}
-	go func() {
-		done <- run(context.Background(), []string{"-listen=127.0.0.1:0", "-admin_listen=127.0.0.1:0", "-worker_id=9", "-watermark_file=" + wm}, out,
-			func(a net.Addr) { addrs <- a })
-	}()
-	var addr net.Addr
-	select {
-	case addr = <-addrs:
-	case err := <-done:
-		t.Fatalf("run ended before serving: %v", err)
-	}
-
-	conn, err := grpc.NewClient(addr.String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx := context.Background()
-	health, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-	if err != nil || health.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-		t.Fatalf("health = %v, %v; want SERVING", health, err)
-	}
-	resp, err := idgenv1.NewIDGenServiceClient(conn).NextID(ctx, &idgenv1.NextIDRequest{})
+	svc := testproc.StartService(t, testproc.Runfile(t, "IDGEN_BINARY"), "-worker_id=9", "-watermark_file="+wm)
+	resp, err := idgenv1.NewIDGenServiceClient(svc.Conn).NextID(context.Background(), &idgenv1.NextIDRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.GetWorkerId() != 9 {
 		t.Errorf("worker = %d, want 9", resp.GetWorkerId())
 	}
-
-	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	if err := svc.Terminate(t, 30*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, svc.Log())
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run after SIGTERM: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not return after SIGTERM")
-	}
-	if !strings.Contains(out.String(), "shutting down") {
-		t.Errorf("no shutdown log line; output:\n%s", out)
+	if !strings.Contains(svc.Log(), "shutting down") {
+		t.Errorf("no shutdown log line:\n%s", svc.Log())
 	}
 	saved, found, err := watermark.Load(wm)
 	if err != nil || !found {
