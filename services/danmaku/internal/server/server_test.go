@@ -11,6 +11,7 @@ import (
 	"go.uber.org/mock/gomock"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/monoreel/monoreel/libs/idpool"
@@ -40,11 +41,17 @@ func idgenMock(t *testing.T) *mock.MockIDGenServiceClient {
 }
 
 // serve runs a Server on loopback and returns a client of it.
-func serve(t *testing.T, fc *flow.Controller, ids idgenv1.IDGenServiceClient, opts room.Options) danmakuv1.DanmakuServiceClient {
+// service is a client of a Server running in the test, and its address.
+type service struct {
+	danmakuv1.DanmakuServiceClient
+	target string
+}
+
+func serve(t *testing.T, fc *flow.Controller, ids idgenv1.IDGenServiceClient, opts room.Options) service {
 	conn := testproc.ServeGRPC(t, func(srv *grpc.Server) {
 		danmakuv1.RegisterDanmakuServiceServer(srv, New(room.NewHub(opts), fc, idpool.New(ids, 4), prometheus.NewRegistry()))
 	})
-	return danmakuv1.NewDanmakuServiceClient(conn)
+	return service{danmakuv1.NewDanmakuServiceClient(conn), conn.Target()}
 }
 
 type client struct {
@@ -226,20 +233,38 @@ func TestBadJoins(t *testing.T) {
 func TestSlowReaderIsDisconnected(t *testing.T) {
 	fc := flow.New()
 	fc.SetPolicy(ratelimit.VIP, ratelimit.Policy{Rate: 1e6, Burst: 1000})
-	svc := serve(t, fc, idgenMock(t), room.Options{Buffer: 4, SlowTimeout: 100 * time.Millisecond})
-	slow := join(t, svc, "r", "slow", danmakuv1.Tier_TIER_NORMAL)
+	evicted := make(chan struct{}, 1)
+	svc := serve(t, fc, idgenMock(t), room.Options{Buffer: 4, SlowTimeout: 100 * time.Millisecond,
+		OnEvict: func() { evicted <- struct{}{} }})
 	poster := join(t, svc, "r", "poster", danmakuv1.Tier_TIER_VIP)
-	// Comments of 200 characters: slow's HTTP/2 window fills after a few
-	// hundred, then its room buffer, then the backlog lasts past SlowTimeout.
+
+	// The slow reader has a connection of its own with fixed, small HTTP/2
+	// windows: once they are full the server cannot send to it, its room
+	// buffer fills, and the backlog lasts.
+	conn, err := grpc.NewClient(svc.target, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(1<<16), grpc.WithInitialConnWindowSize(1<<16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	slow := join(t, danmakuv1.NewDanmakuServiceClient(conn), "r", "slow", danmakuv1.Tier_TIER_NORMAL)
+
 	big := strings.Repeat("x", 200)
-	for i := range 1000 {
+	deadline := time.Now().Add(15 * time.Second)
+	for i := 0; ; i++ {
 		poster.say(fmt.Sprint(i), big)
 		if a := poster.ack(); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED {
 			t.Fatalf("poster's comment %d: %v", i, a)
 		}
-		if i%100 == 99 {
-			time.Sleep(30 * time.Millisecond)
+		select {
+		case <-evicted:
+		default:
+			if time.Now().After(deadline) {
+				t.Fatal("the slow reader was not disconnected within 15s")
+			}
+			continue
 		}
+		break
 	}
 	for {
 		_, err := slow.stream.Recv()
