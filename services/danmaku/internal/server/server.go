@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,8 +58,10 @@ type chat struct {
 	join *danmakuv1.Join
 	room *room.Room
 	user *flow.User
-	out  chan *danmakuv1.ChatResponse
-	ctx  context.Context // ends when Chat returns
+	out  chan *danmakuv1.ChatResponse // nil: the last response, the sender stops
+	ctx  context.Context              // ends when Chat returns
+	// queued counts the comments waiting for a token (receive's goroutine only).
+	queued sync.WaitGroup
 }
 
 // Chat implements danmakuv1.DanmakuServiceServer.
@@ -102,7 +105,16 @@ func (s *Server) Chat(stream danmakuv1.DanmakuService_ChatServer) error {
 	case err := <-sent:
 		return err
 	case err := <-received:
-		return err
+		if err != nil {
+			return err
+		}
+		// The client is done sending: its last acks go out, then the chat ends.
+		select {
+		case <-sub.Gone():
+			return status.Errorf(codes.ResourceExhausted, "disconnected: this client read the room too slowly (%d comments dropped)", sub.Dropped())
+		case err := <-sent:
+			return err
+		}
 	}
 }
 
@@ -114,6 +126,9 @@ func (c *chat) sender(stream danmakuv1.DanmakuService_ChatServer, sub *room.Subs
 		case <-c.ctx.Done():
 			return nil
 		case resp = <-c.out:
+			if resp == nil {
+				return nil
+			}
 		case data := <-sub.Events():
 			e, err := event.Decode(data)
 			if err != nil {
@@ -130,11 +145,14 @@ func (c *chat) sender(stream danmakuv1.DanmakuService_ChatServer, sub *room.Subs
 	}
 }
 
-// receive handles the client's comments until the stream ends.
+// receive handles the client's comments until the stream ends. When the client
+// closes its side, it waits for the queued comments' outcomes and queues the end.
 func (c *chat) receive(stream danmakuv1.DanmakuService_ChatServer) error {
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
+			c.queued.Wait()
+			c.queue(nil)
 			return nil
 		}
 		if err != nil {
@@ -156,7 +174,9 @@ func (c *chat) receive(stream danmakuv1.DanmakuService_ChatServer) error {
 			c.post(msg)
 		default:
 			c.ack(msg, danmakuv1.Outcome_OUTCOME_QUEUED, fmt.Sprintf("over the rate limit: queued for %v", reservation.Delay().Round(time.Millisecond)), 0)
+			c.queued.Add(1)
 			go func() {
+				defer c.queued.Done()
 				if err := reservation.Wait(c.ctx); err != nil {
 					c.ack(msg, danmakuv1.Outcome_OUTCOME_DROPPED, err.Error(), 0)
 					return

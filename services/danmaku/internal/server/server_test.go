@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -187,6 +189,31 @@ func TestRateLimitQueuesThenDrops(t *testing.T) {
 	}
 	if !strings.Contains(reasons["3"], "queue full") {
 		t.Errorf("drop reason %q, want queue full", reasons["3"])
+	}
+
+	// Closing the sending side still delivers the outcome of a queued comment.
+	// A new policy starts with a full bucket: 4 goes at once, 5 waits 500ms.
+	fc.SetPolicy(ratelimit.Robot, ratelimit.Policy{Rate: 2, Burst: 1, QueueDepth: 1, GiveUp: 2 * time.Second})
+	bot.say("4", "last")
+	bot.say("5", "words")
+	if err := bot.stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	var last []danmakuv1.Outcome
+	for {
+		resp, err := bot.stream.Recv()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("after CloseSend: %v", err)
+			}
+			break
+		}
+		if a := resp.GetAck(); a != nil {
+			last = append(last, a.GetOutcome())
+		}
+	}
+	if got := fmt.Sprint(last); got != "[OUTCOME_ACCEPTED OUTCOME_QUEUED OUTCOME_ACCEPTED]" {
+		t.Errorf("acks of the last comments after CloseSend: %s", got)
 	}
 
 	// Another user of the same tier has a bucket of their own.
