@@ -75,6 +75,11 @@ error_log %[1]s/error.log;
 events {}
 http {
   access_log %[1]s/access.log;
+  # Bazel keeps its connections open and does not retry a failed upload: an nginx
+  # that closes a connection after its default 1000 requests breaks an upload
+  # mid-way ("Broken pipe") and the action's cache entry is lost.
+  keepalive_requests 1000000;
+  keepalive_timeout 600s;
   client_body_temp_path %[2]s;
   proxy_temp_path %[2]s;
   fastcgi_temp_path %[2]s;
