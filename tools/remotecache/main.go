@@ -107,6 +107,7 @@ func (c *checker) all() error {
 		return err
 	}
 	fmt.Printf("   %s\n", a.Summary)
+	printCacheWarnings(a)
 
 	step("2. clean build into output base B, from a copy of the checkout at " + copyB)
 	if err := buildrun.CopyCheckout(c.workspace, copyB); err != nil {
@@ -117,6 +118,7 @@ func (c *checker) all() error {
 		return err
 	}
 	fmt.Printf("   %s\n   remote cache hits: %d of %d cacheable actions (%.1f%%)\n", b.Summary, b.Hits, b.Cacheable(), 100*b.HitRate())
+	printCacheWarnings(b)
 	if b.Hits != b.Cacheable() {
 		return fmt.Errorf("%d cacheable actions missed the cache in B: a non-hermetic action. cachediff %s %s says:\n%s",
 			b.Cacheable()-b.Hits, a.ExecLog, b.ExecLog, c.cachediff(a.ExecLog, b.ExecLog))
@@ -212,6 +214,17 @@ func (c *checker) all() error {
 }
 
 func step(s string) { fmt.Println("remotecache: " + s) }
+
+// printCacheWarnings shows what Bazel said about the cache during a build that
+// should have gone cleanly: a failed upload there is a miss later.
+func printCacheWarnings(r buildrun.Result) {
+	lines := strings.Split(r.Output, "\n")
+	for i, line := range lines {
+		if strings.Contains(line, "WARNING: Remote Cache") {
+			fmt.Printf("   %s\n", strings.Join(lines[i:min(i+3, len(lines))], "\n   "))
+		}
+	}
+}
 
 // cachediff returns what //tools/cachediff says about the misses of log b against a.
 func (c *checker) cachediff(a, b string) string {
