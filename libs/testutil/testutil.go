@@ -1,12 +1,29 @@
 // Package testutil holds the small helpers several packages' tests share: a
-// manual clock and a goroutine-safe buffer for captured logs.
+// manual clock, a goroutine-safe buffer for captured logs, random files.
 package testutil
 
 import (
 	"bytes"
+	"crypto/rand"
+	"os"
+	"path/filepath"
 	"sync"
+	"testing"
 	"time"
 )
+
+// RandomFile writes size random bytes to a file called name in a directory of
+// the test's, and returns its path and content.
+func RandomFile(t testing.TB, name string, size int) (string, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	rand.Read(data)
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, data
+}
 
 // Clock is a clock the test moves by hand. It is safe for concurrent use.
 type Clock struct {

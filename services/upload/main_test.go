@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
@@ -13,20 +12,11 @@ import (
 	"time"
 
 	"github.com/monoreel/monoreel/libs/testproc"
+	"github.com/monoreel/monoreel/libs/testutil"
 	"github.com/monoreel/monoreel/services/upload/client"
 )
 
 func binary(t testing.TB) string { return testproc.Runfile(t, "UPLOAD_BINARY") }
-
-func writeRandom(t testing.TB, size int) (string, []byte) {
-	data := make([]byte, size)
-	rand.Read(data)
-	path := filepath.Join(t.TempDir(), "video.mp4")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path, data
-}
 
 // TestKilledMidUploadResumesAfterRestart: the real binary is killed (SIGKILL)
 // after a few parts; restarted on the same data directory it has kept them, and
@@ -34,7 +24,7 @@ func writeRandom(t testing.TB, size int) (string, []byte) {
 func TestKilledMidUploadResumesAfterRestart(t *testing.T) {
 	data := t.TempDir()
 	svc := testproc.StartService(t, binary(t), "-data_dir="+data)
-	path, content := writeRandom(t, 40*1024)
+	path, content := testutil.RandomFile(t, "video.mp4", 40*1024)
 	var accepted atomic.Int32
 	opts := client.Options{PartSize: 1024, Parallel: 1, OnPart: func(int32, bool) {
 		if accepted.Add(1) == 5 {
@@ -69,7 +59,7 @@ func TestKilledMidUploadResumesAfterRestart(t *testing.T) {
 // (8 MiB parts, 4 at a time) and reports MB/s.
 func BenchmarkUpload256MiB(b *testing.B) {
 	svc := testproc.StartService(b, binary(b), "-data_dir="+b.TempDir())
-	path, _ := writeRandom(b, 256<<20)
+	path, _ := testutil.RandomFile(b, "video.mp4", 256<<20)
 	c := client.New(svc.Conn)
 	b.SetBytes(256 << 20)
 	for b.Loop() {

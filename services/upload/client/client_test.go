@@ -3,10 +3,8 @@ package client
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
@@ -17,6 +15,7 @@ import (
 
 	"github.com/monoreel/monoreel/libs/idpool"
 	"github.com/monoreel/monoreel/libs/testproc"
+	"github.com/monoreel/monoreel/libs/testutil"
 	idgenv1 "github.com/monoreel/monoreel/proto/idgen/v1"
 	"github.com/monoreel/monoreel/proto/idgen/v1/mock"
 	uploadv1 "github.com/monoreel/monoreel/proto/upload/v1"
@@ -47,19 +46,9 @@ func serve(t *testing.T, failParts int32) (*grpc.ClientConn, *store.Store) {
 	return conn, st
 }
 
-func randomFile(t testing.TB, size int) (string, []byte) {
-	data := make([]byte, size)
-	rand.Read(data)
-	path := filepath.Join(t.TempDir(), "clip.mp4")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path, data
-}
-
 func TestUpload(t *testing.T) {
 	conn, st := serve(t, 0)
-	path, data := randomFile(t, 10*1024+17)
+	path, data := testutil.RandomFile(t, "clip.mp4", 10*1024+17)
 	res, err := New(conn).Upload(context.Background(), path, Options{PartSize: 1024, Parallel: 3, ChunkSize: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +65,7 @@ func TestUpload(t *testing.T) {
 // id; resuming sends only what is missing and completes.
 func TestResumeAfterInterruption(t *testing.T) {
 	conn, st := serve(t, 3)
-	path, data := randomFile(t, 8*1024)
+	path, data := testutil.RandomFile(t, "clip.mp4", 8*1024)
 	c := New(conn)
 	_, err := c.Upload(context.Background(), path, Options{PartSize: 1024, Parallel: 1})
 	var interrupted *InterruptedError
