@@ -1,0 +1,222 @@
+// Package jobs runs transcoding jobs: a queue, a bounded pool of workers, and
+// each job's state machine (queued -> running -> done, failed or cancelled).
+// A Transcoder does the work; cancelling a job cancels its context, which kills
+// the ffmpeg subprocess (see HLS).
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// State is where a job stands.
+type State int
+
+// Job states.
+const (
+	Queued State = iota + 1
+	Running
+	Done
+	Failed
+	Cancelled
+)
+
+func (s State) String() string {
+	return [...]string{"", "queued", "running", "done", "failed", "cancelled"}[s]
+}
+
+// Final reports whether the state is an outcome.
+func (s State) Final() bool { return s >= Done }
+
+// Rendition is one rung of the ladder.
+type Rendition struct {
+	Name      string
+	Height    int
+	VideoKbps int
+}
+
+// Job is a snapshot of a job.
+type Job struct {
+	ID         string
+	VideoID    int64
+	Source     string
+	Renditions []Rendition
+	State      State
+	Err        string
+	Master     string // the master playlist, once done
+	Created    time.Time
+	Started    time.Time
+	Finished   time.Time
+}
+
+// Transcoder turns a job's source into its renditions under outDir and returns
+// the master playlist's path. It must return when ctx ends.
+type Transcoder interface {
+	Transcode(ctx context.Context, j Job, outDir string) (string, error)
+}
+
+// ErrNotFound and ErrInvalid are wrapped by Manager's errors.
+var (
+	ErrNotFound = errors.New("no such job")
+	ErrInvalid  = errors.New("invalid job")
+)
+
+// Manager queues jobs and runs them on Workers goroutines.
+type Manager struct {
+	t      Transcoder
+	outDir string
+	queue  chan string
+
+	mu      sync.Mutex
+	jobs    map[string]*job
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+type job struct {
+	Job
+	cancel context.CancelFunc // set while running
+}
+
+// New starts a Manager with workers goroutines writing under outDir.
+func New(t Transcoder, outDir string, workers, queueDepth int) *Manager {
+	m := &Manager{t: t, outDir: outDir, queue: make(chan string, queueDepth), jobs: map[string]*job{}}
+	for range workers {
+		m.wg.Add(1)
+		go m.work()
+	}
+	return m
+}
+
+// Submit queues a job; a full queue is an error, never a wait.
+func (m *Manager) Submit(videoID int64, source string, ladder []Rendition) (Job, error) {
+	if source == "" {
+		return Job{}, fmt.Errorf("%w: source is empty", ErrInvalid)
+	}
+	if len(ladder) == 0 {
+		return Job{}, fmt.Errorf("%w: no renditions", ErrInvalid)
+	}
+	seen := map[string]bool{}
+	for _, r := range ladder {
+		if r.Name == "" || seen[r.Name] || r.Height < 16 || r.Height%2 != 0 || r.VideoKbps <= 0 {
+			return Job{}, fmt.Errorf("%w: rendition %+v: want a unique name, an even height >= 16 and a positive bitrate", ErrInvalid, r)
+		}
+		seen[r.Name] = true
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	j := &job{Job: Job{ID: hex.EncodeToString(b[:]), VideoID: videoID, Source: source, Renditions: ladder, State: Queued, Created: time.Now()}}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopped {
+		return Job{}, errors.New("shutting down")
+	}
+	select {
+	case m.queue <- j.ID:
+	default:
+		return Job{}, fmt.Errorf("the queue is full (%d jobs waiting)", cap(m.queue))
+	}
+	m.jobs[j.ID] = j
+	return j.Job, nil
+}
+
+// Get returns a job.
+func (m *Manager) Get(id string) (Job, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j, ok := m.jobs[id]
+	if !ok {
+		return Job{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	return j.Job, nil
+}
+
+// List returns every job, newest first.
+func (m *Manager) List() []Job {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Job, 0, len(m.jobs))
+	for _, j := range m.jobs {
+		out = append(out, j.Job)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Created.After(out[b].Created) })
+	return out
+}
+
+// Cancel stops a job. Cancelling a finished job changes nothing.
+func (m *Manager) Cancel(id string) (Job, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j, ok := m.jobs[id]
+	if !ok {
+		return Job{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	switch j.State {
+	case Queued:
+		j.finish(Cancelled, "cancelled before it ran")
+	case Running:
+		j.cancel() // the worker records the outcome
+	}
+	return j.Job, nil
+}
+
+func (j *job) finish(s State, err string) {
+	j.State, j.Err, j.Finished = s, err, time.Now()
+}
+
+func (m *Manager) work() {
+	defer m.wg.Done()
+	for id := range m.queue {
+		m.mu.Lock()
+		j := m.jobs[id]
+		if j.State != Queued { // cancelled while waiting
+			m.mu.Unlock()
+			continue
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		j.State, j.Started, j.cancel = Running, time.Now(), cancel
+		snapshot := j.Job
+		m.mu.Unlock()
+
+		master, err := m.t.Transcode(ctx, snapshot, m.outDir)
+
+		m.mu.Lock()
+		switch {
+		case ctx.Err() != nil:
+			j.finish(Cancelled, "cancelled while running")
+		case err != nil:
+			j.finish(Failed, err.Error())
+		default:
+			j.Master = master
+			j.finish(Done, "")
+		}
+		j.cancel = nil
+		m.mu.Unlock()
+		cancel()
+	}
+}
+
+// Stop cancels every job and waits for the workers.
+func (m *Manager) Stop() {
+	m.mu.Lock()
+	if !m.stopped {
+		m.stopped = true
+		close(m.queue)
+		for _, j := range m.jobs {
+			switch j.State {
+			case Queued:
+				j.finish(Cancelled, "the service stopped")
+			case Running:
+				j.cancel()
+			}
+		}
+	}
+	m.mu.Unlock()
+	m.wg.Wait()
+}

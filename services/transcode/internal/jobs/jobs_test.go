@@ -1,0 +1,148 @@
+package jobs
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/monoreel/monoreel/libs/testproc"
+)
+
+// sample makes a few seconds of synthetic video (with a tone) with ffmpeg itself.
+func sample(t *testing.T, ffmpeg string, seconds int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sample.mp4")
+	out, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
+		"-f", "lavfi", "-i", "testsrc=size=640x360:rate=25",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+		"-t", strconv.Itoa(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("making the sample: %v\n%s", err, out)
+	}
+	return path
+}
+
+var ladder = []Rendition{{Name: "360p", Height: 360, VideoKbps: 600}, {Name: "240p", Height: 240, VideoKbps: 300}}
+
+func wait(t *testing.T, m *Manager, id string) Job {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		j, err := m.Get(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State.Final() {
+			return j
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job still %v after 60s", j.State)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestTranscodesToHLS(t *testing.T) {
+	ffmpeg := testproc.Binary(t, "ffmpeg", "ffmpeg")
+	out := t.TempDir()
+	m := New(HLS{FFmpeg: ffmpeg, Timeout: time.Minute, SegmentSeconds: 1}, out, 1, 4)
+	defer m.Stop()
+	j, err := m.Submit(42, sample(t, ffmpeg, 3), ladder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.State != Queued {
+		t.Errorf("new job is %v", j.State)
+	}
+	done := wait(t, m, j.ID)
+	if done.State != Done || done.Err != "" || done.Started.IsZero() || done.Finished.Before(done.Started) {
+		t.Fatalf("job %+v", done)
+	}
+	master, err := os.ReadFile(done.Master)
+	if err != nil || !strings.Contains(string(master), "360p/index.m3u8") || !strings.Contains(string(master), "240p/index.m3u8") {
+		t.Fatalf("master playlist: %s, %v", master, err)
+	}
+	for _, r := range ladder {
+		dir := filepath.Join(filepath.Dir(done.Master), r.Name)
+		playlist, _ := os.ReadFile(filepath.Join(dir, "index.m3u8"))
+		segments, _ := filepath.Glob(filepath.Join(dir, "seg_*.ts"))
+		if !strings.Contains(string(playlist), "#EXT-X-ENDLIST") || len(segments) < 2 {
+			t.Errorf("%s: playlist %q, %d segments", r.Name, playlist, len(segments))
+		}
+	}
+}
+
+// TestCancelKillsFFmpeg: a running job's ffmpeg is killed by Cancel; a queued
+// job behind it never runs.
+func TestCancelKillsFFmpeg(t *testing.T) {
+	ffmpeg := testproc.Binary(t, "ffmpeg", "ffmpeg")
+	src := sample(t, ffmpeg, 20)
+	m := New(HLS{FFmpeg: ffmpeg, Timeout: time.Minute, SegmentSeconds: 1}, t.TempDir(), 1, 4)
+	defer m.Stop()
+	big := []Rendition{{Name: "1080p", Height: 1080, VideoKbps: 5000}}
+	running, _ := m.Submit(1, src, big)
+	queued, _ := m.Submit(2, src, big)
+	for j, _ := m.Get(running.ID); j.State != Running; j, _ = m.Get(running.ID) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if j, _ := m.Cancel(queued.ID); j.State != Cancelled {
+		t.Errorf("cancelled queued job is %v", j.State)
+	}
+	start := time.Now()
+	m.Cancel(running.ID)
+	if j := wait(t, m, running.ID); j.State != Cancelled {
+		t.Errorf("cancelled running job: %+v", j)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("cancel took %v: ffmpeg was not killed", took)
+	}
+	if j, _ := m.Get(queued.ID); !j.Started.IsZero() {
+		t.Error("the cancelled queued job ran")
+	}
+}
+
+// TestBrokenInputFailsWithFFmpegsWords: a corrupt source fails the job with the
+// tail of ffmpeg's output; it never hangs.
+func TestBrokenInputFailsWithFFmpegsWords(t *testing.T) {
+	ffmpeg := testproc.Binary(t, "ffmpeg", "ffmpeg")
+	bad := filepath.Join(t.TempDir(), "bad.mp4")
+	os.WriteFile(bad, []byte("this is not a video"), 0o644)
+	m := New(HLS{FFmpeg: ffmpeg, Timeout: time.Minute}, t.TempDir(), 2, 4)
+	defer m.Stop()
+	j, _ := m.Submit(3, bad, ladder)
+	j = wait(t, m, j.ID)
+	if j.State != Failed || !strings.Contains(j.Err, "rendition 360p: ffmpeg: exit status") || !strings.Contains(j.Err, "Invalid data") {
+		t.Errorf("job %+v, want failed with ffmpeg's reason", j)
+	}
+	missing, _ := m.Submit(4, filepath.Join(t.TempDir(), "nope.mp4"), ladder)
+	if j := wait(t, m, missing.ID); j.State != Failed || !strings.Contains(j.Err, "source:") {
+		t.Errorf("missing source: %+v", j)
+	}
+}
+
+func TestSubmitValidation(t *testing.T) {
+	m := New(HLS{FFmpeg: "ffmpeg"}, t.TempDir(), 1, 1)
+	defer m.Stop()
+	for _, tc := range []struct {
+		src    string
+		ladder []Rendition
+		want   string
+	}{
+		{"", ladder, "source is empty"},
+		{"x", nil, "no renditions"},
+		{"x", []Rendition{{Name: "odd", Height: 361, VideoKbps: 1}}, "even height"},
+		{"x", []Rendition{{Name: "a", Height: 360, VideoKbps: 1}, {Name: "a", Height: 240, VideoKbps: 1}}, "unique name"},
+	} {
+		if _, err := m.Submit(1, tc.src, tc.ladder); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Submit(%q, %v) = %v, want %q", tc.src, tc.ladder, err, tc.want)
+		}
+	}
+	if _, err := m.Get("nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get(nope) = %v", err)
+	}
+}
