@@ -3,29 +3,13 @@ package jobs
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/monoreel/monoreel/libs/testproc"
 )
-
-// sample makes a few seconds of synthetic video (with a tone) with ffmpeg itself.
-func sample(t *testing.T, ffmpeg string, seconds int) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "sample.mp4")
-	out, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
-		"-f", "lavfi", "-i", "testsrc=size=640x360:rate=25",
-		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-		"-t", strconv.Itoa(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("making the sample: %v\n%s", err, out)
-	}
-	return path
-}
 
 var ladder = []Rendition{{Name: "360p", Height: 360, VideoKbps: 600}, {Name: "240p", Height: 240, VideoKbps: 300}}
 
@@ -52,7 +36,7 @@ func TestTranscodesToHLS(t *testing.T) {
 	out := t.TempDir()
 	m := New(HLS{FFmpeg: ffmpeg, Timeout: time.Minute, SegmentSeconds: 1}, out, 1, 4)
 	defer m.Stop()
-	j, err := m.Submit(42, sample(t, ffmpeg, 3), ladder)
+	j, err := m.Submit(42, testproc.SampleVideo(t, 3), ladder)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +65,7 @@ func TestTranscodesToHLS(t *testing.T) {
 // job behind it never runs.
 func TestCancelKillsFFmpeg(t *testing.T) {
 	ffmpeg := testproc.Binary(t, "ffmpeg", "ffmpeg")
-	src := sample(t, ffmpeg, 20)
+	src := testproc.SampleVideo(t, 20)
 	m := New(HLS{FFmpeg: ffmpeg, Timeout: time.Minute, SegmentSeconds: 1}, t.TempDir(), 1, 4)
 	defer m.Stop()
 	big := []Rendition{{Name: "1080p", Height: 1080, VideoKbps: 5000}}

@@ -1,0 +1,80 @@
+// Command transcode turns uploaded videos into HLS renditions
+// (monoreel.transcode.v1.TranscodeService) with ffmpeg, on a bounded pool of
+// workers.
+//
+//	transcode -out_dir=/var/lib/monoreel/hls -workers=2
+//
+// ffmpeg comes from -ffmpeg or PATH; without one the service refuses to start.
+// SIGTERM or SIGINT stops it gracefully: running jobs are cancelled (their ffmpeg
+// killed) and reported as such.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/monoreel/monoreel/libs/service"
+	transcodev1 "github.com/monoreel/monoreel/proto/transcode/v1"
+	"github.com/monoreel/monoreel/services/transcode/internal/jobs"
+	"github.com/monoreel/monoreel/services/transcode/internal/server"
+)
+
+// version is set at link time by the release build (x_defs in BUILD.bazel).
+var version = "dev"
+
+// defaultLadder is used for jobs that name no renditions.
+var defaultLadder = []jobs.Rendition{
+	{Name: "360p", Height: 360, VideoKbps: 800},
+	{Name: "720p", Height: 720, VideoKbps: 2800},
+}
+
+func main() { service.Main("transcode", run) }
+
+// run serves until ctx ends or a SIGTERM/SIGINT arrives. ready, if set, is called
+// with the gRPC address once the server accepts calls.
+func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Addr)) error {
+	flags := flag.NewFlagSet("transcode", flag.ContinueOnError)
+	common := service.AddFlags(flags, 9500)
+	ffmpeg := flags.String("ffmpeg", "ffmpeg", "the ffmpeg binary (a path, or a name looked up in PATH)")
+	outDir := flags.String("out_dir", "", "where renditions are written (default: monoreel/hls in the user cache dir)")
+	workers := flags.Int("workers", 2, "jobs run at once")
+	queue := flags.Int("queue", 100, "jobs that may wait")
+	timeout := flags.Duration("timeout", 30*time.Minute, "longest ffmpeg run per rendition")
+	segment := flags.Int("segment_seconds", 4, "HLS segment duration")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	if common.ShowVersion(stdout, "transcode", version) {
+		return nil
+	}
+	bin, err := exec.LookPath(*ffmpeg)
+	if err != nil {
+		return fmt.Errorf("ffmpeg not found (%v): install it (Debian: ffmpeg) or point -ffmpeg at it", err)
+	}
+	if *outDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return fmt.Errorf("no -out_dir and no user cache dir: %w", err)
+		}
+		*outDir = filepath.Join(dir, "monoreel", "hls")
+	}
+	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+		return err
+	}
+	svc, err := service.New("transcode", common, stdout)
+	if err != nil {
+		return err
+	}
+	m := jobs.New(jobs.HLS{FFmpeg: bin, Timeout: *timeout, SegmentSeconds: *segment}, *outDir, *workers, *queue)
+	defer m.Stop()
+	svc.Log.Info("transcoding", "ffmpeg", bin, "out_dir", *outDir, "workers", *workers)
+	transcodev1.RegisterTranscodeServiceServer(svc.Server, server.New(m, defaultLadder))
+	return svc.Run(ctx, ready)
+}

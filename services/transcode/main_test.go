@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/monoreel/monoreel/libs/testproc"
+	commonv1 "github.com/monoreel/monoreel/proto/common/v1"
+	transcodev1 "github.com/monoreel/monoreel/proto/transcode/v1"
+)
+
+// TestTranscodesThroughTheBinary: the real binary, real ffmpeg, a synthetic clip.
+func TestTranscodesThroughTheBinary(t *testing.T) {
+	out := t.TempDir()
+	proc := testproc.StartService(t, testproc.Runfile(t, "TRANSCODE_BINARY"), "-out_dir="+out, "-segment_seconds=1")
+	svc := transcodev1.NewTranscodeServiceClient(proc.Conn)
+	ctx := context.Background()
+	sub, err := svc.Submit(ctx, &transcodev1.SubmitRequest{
+		VideoId: &commonv1.VideoId{Value: 77}, Source: testproc.SampleVideo(t, 3),
+		Renditions: []*transcodev1.Rendition{{Name: "240p", Height: 240, VideoKbps: 300}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	var job *transcodev1.Job
+	for {
+		resp, err := svc.Get(ctx, &transcodev1.GetRequest{JobId: sub.GetJob().GetId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		job = resp.GetJob()
+		if s := job.GetState(); s != transcodev1.JobState_JOB_STATE_QUEUED && s != transcodev1.JobState_JOB_STATE_RUNNING {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job still %v", job.GetState())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if job.GetState() != transcodev1.JobState_JOB_STATE_DONE || !strings.HasPrefix(job.GetMasterPlaylist(), out) {
+		t.Fatalf("job %v", job)
+	}
+	if master, err := os.ReadFile(job.GetMasterPlaylist()); err != nil || !strings.Contains(string(master), "240p/index.m3u8") {
+		t.Errorf("master playlist %q, %v", master, err)
+	}
+	list, err := svc.List(ctx, &transcodev1.ListRequest{})
+	if err != nil || len(list.GetJobs()) != 1 {
+		t.Errorf("List = %v, %v", list, err)
+	}
+	_, err = svc.Submit(ctx, &transcodev1.SubmitRequest{Source: "x", Renditions: []*transcodev1.Rendition{{Name: "odd", Height: 361, VideoKbps: 1}}})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("odd height: %v", err)
+	}
+	if err := proc.Terminate(t, 30*time.Second); err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
+	}
+}
+
+func TestMissingFFmpegNamesTheFlag(t *testing.T) {
+	err := run(context.Background(), []string{"-ffmpeg=/nonexistent/ffmpeg", "-listen=127.0.0.1:0", "-admin_listen="}, &strings.Builder{}, nil)
+	if err == nil || !strings.Contains(err.Error(), "-ffmpeg") {
+		t.Errorf("run without ffmpeg = %v, want an error naming -ffmpeg", err)
+	}
+}
