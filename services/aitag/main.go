@@ -10,10 +10,8 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"time"
 
 	"github.com/monoreel/monoreel/libs/service"
@@ -32,7 +30,7 @@ func main() { service.Main("aitag", run) }
 func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Addr)) error {
 	flags := flag.NewFlagSet("aitag", flag.ContinueOnError)
 	common := service.AddFlags(flags, 9600)
-	ffmpeg := flags.String("ffmpeg", "ffmpeg", "the ffmpeg binary (a path, or a name looked up in PATH)")
+	ffmpeg := service.AddProgramFlag(flags, "ffmpeg", "ffmpeg")
 	fps := flags.Float64("fps", 2, "frames sampled per second of video")
 	maxFrames := flags.Int("max_frames", 600, "frames sampled at most per video")
 	deadline := flags.Duration("deadline", 30*time.Second, "longest a Tag request may take")
@@ -42,9 +40,9 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	if common.ShowVersion(stdout, "aitag", version) {
 		return nil
 	}
-	bin, err := exec.LookPath(*ffmpeg)
+	bin, err := ffmpeg.Path()
 	if err != nil {
-		return fmt.Errorf("ffmpeg not found (%v): install it (Debian: ffmpeg) or point -ffmpeg at it", err)
+		return err
 	}
 	svc, err := service.New("aitag", common, stdout)
 	if err != nil {

@@ -67,12 +67,9 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 func openStore(backend, dataFile string, history int, etcdEndpoints string, etcdTimeout time.Duration) (config.Store, string, error) {
 	switch backend {
 	case "embedded":
-		if dataFile == "" {
-			dir, err := os.UserCacheDir()
-			if err != nil {
-				return nil, "", fmt.Errorf("no -data_file and no user cache dir: %w", err)
-			}
-			dataFile = filepath.Join(dir, "monoreel", "config-center.snapshot")
+		dataFile, err := service.LocalPath("data_file", dataFile, "config-center.snapshot")
+		if err != nil {
+			return nil, "", err
 		}
 		if err := os.MkdirAll(filepath.Dir(dataFile), 0o755); err != nil {
 			return nil, "", err

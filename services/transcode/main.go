@@ -12,12 +12,9 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"time"
 
 	"github.com/monoreel/monoreel/libs/service"
@@ -42,7 +39,7 @@ func main() { service.Main("transcode", run) }
 func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Addr)) error {
 	flags := flag.NewFlagSet("transcode", flag.ContinueOnError)
 	common := service.AddFlags(flags, 9500)
-	ffmpeg := flags.String("ffmpeg", "ffmpeg", "the ffmpeg binary (a path, or a name looked up in PATH)")
+	ffmpeg := service.AddProgramFlag(flags, "ffmpeg", "ffmpeg")
 	outDir := flags.String("out_dir", "", "where renditions are written (default: monoreel/hls in the user cache dir)")
 	workers := flags.Int("workers", 2, "jobs run at once")
 	queue := flags.Int("queue", 100, "jobs that may wait")
@@ -54,27 +51,24 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	if common.ShowVersion(stdout, "transcode", version) {
 		return nil
 	}
-	bin, err := exec.LookPath(*ffmpeg)
+	bin, err := ffmpeg.Path()
 	if err != nil {
-		return fmt.Errorf("ffmpeg not found (%v): install it (Debian: ffmpeg) or point -ffmpeg at it", err)
+		return err
 	}
-	if *outDir == "" {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			return fmt.Errorf("no -out_dir and no user cache dir: %w", err)
-		}
-		*outDir = filepath.Join(dir, "monoreel", "hls")
+	out, err := service.LocalPath("out_dir", *outDir, "hls")
+	if err != nil {
+		return err
 	}
-	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
 	svc, err := service.New("transcode", common, stdout)
 	if err != nil {
 		return err
 	}
-	m := jobs.New(jobs.HLS{FFmpeg: bin, Timeout: *timeout, SegmentSeconds: *segment}, *outDir, *workers, *queue)
+	m := jobs.New(jobs.HLS{FFmpeg: bin, Timeout: *timeout, SegmentSeconds: *segment}, out, *workers, *queue)
 	defer m.Stop()
-	svc.Log.Info("transcoding", "ffmpeg", bin, "out_dir", *outDir, "workers", *workers)
+	svc.Log.Info("transcoding", "ffmpeg", bin, "out_dir", out, "workers", *workers)
 	transcodev1.RegisterTranscodeServiceServer(svc.Server, server.New(m, defaultLadder))
 	return svc.Run(ctx, ready)
 }

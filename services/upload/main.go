@@ -12,11 +12,8 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 
 	"github.com/monoreel/monoreel/libs/idpool"
 	"github.com/monoreel/monoreel/libs/service"
@@ -43,14 +40,11 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	if common.ShowVersion(stdout, "upload", version) {
 		return nil
 	}
-	if *dataDir == "" {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			return fmt.Errorf("no -data_dir and no user cache dir: %w", err)
-		}
-		*dataDir = filepath.Join(dir, "monoreel", "upload")
+	dir, err := service.LocalPath("data_dir", *dataDir, "upload")
+	if err != nil {
+		return err
 	}
-	st, err := store.Open(*dataDir)
+	st, err := store.Open(dir)
 	if err != nil {
 		return err
 	}
@@ -65,7 +59,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	if err != nil {
 		return err
 	}
-	svc.Log.Info("storing uploads", "data_dir", *dataDir)
+	svc.Log.Info("storing uploads", "data_dir", dir)
 	uploadv1.RegisterUploadServiceServer(svc.Server, server.New(st, idSource))
 	return svc.Run(ctx, ready)
 }
