@@ -81,7 +81,7 @@ func (l *compactLog) add(e *pb.Entry) (*Spawn, error) {
 		}
 	case *pb.Entry_RunfilesTree_:
 		contents := map[string]string{}
-		if err := l.expand(p.RunfilesTree.GetInputSetId(), contents, nil); err != nil {
+		if err := l.expand(p.RunfilesTree.GetInputSetId(), contents); err != nil {
 			return nil, err
 		}
 		define([]file{{p.RunfilesTree.GetPath(), digestOf(contents)}})
@@ -95,20 +95,18 @@ func (l *compactLog) spawn(c *pb.Entry_CompactSpawn) (*Spawn, error) {
 	s := &Spawn{
 		Label:           c.GetTargetLabel(),
 		Mnemonic:        c.GetMnemonic(),
-		Runner:          c.GetRunner(),
 		Args:            c.GetArgs(),
 		Env:             envMap(c.GetEnvVars()),
 		Platform:        platformMap(c.GetPlatform()),
 		Inputs:          map[string]string{},
-		Tools:           map[string]bool{},
 		Outputs:         map[string]string{},
 		CacheHit:        c.GetCacheHit(),
 		RemoteCacheable: c.GetRemoteCacheable(),
 	}
-	if err := l.expand(c.GetInputSetId(), s.Inputs, nil); err != nil {
+	if err := l.expand(c.GetInputSetId(), s.Inputs); err != nil {
 		return nil, err
 	}
-	if err := l.expand(c.GetToolSetId(), s.Inputs, s.Tools); err != nil {
+	if err := l.expand(c.GetToolSetId(), s.Inputs); err != nil {
 		return nil, err
 	}
 	for _, out := range c.GetOutputs() {
@@ -128,9 +126,8 @@ func (l *compactLog) spawn(c *pb.Entry_CompactSpawn) (*Spawn, error) {
 	return s, nil
 }
 
-// expand adds the files of input set id (0: the empty set) to into, and marks
-// them in tools if that is not nil.
-func (l *compactLog) expand(id uint32, into map[string]string, tools map[string]bool) error {
+// expand adds the files of input set id (0: the empty set) to into.
+func (l *compactLog) expand(id uint32, into map[string]string) error {
 	if id == 0 {
 		return nil
 	}
@@ -156,9 +153,6 @@ func (l *compactLog) expand(id uint32, into map[string]string, tools map[string]
 				}
 				for _, f := range files {
 					into[f.path] = f.digest
-					if tools != nil {
-						tools[f.path] = true
-					}
 				}
 			}
 		}

@@ -21,14 +21,13 @@ import (
 type Spawn struct {
 	Label    string // the target it belongs to
 	Mnemonic string
-	Runner   string // "linux-sandbox", "remote cache hit", ...
 	Args     []string
 	Env      map[string]string
 	Platform map[string]string
-	// Inputs and Outputs map exec-root-relative paths to content digests ("" for
-	// an empty file). A tree artifact is listed file by file.
+	// Inputs (tools included) and Outputs map exec-root-relative paths to
+	// content digests ("" for an empty file). A tree artifact is listed file by
+	// file.
 	Inputs   map[string]string
-	Tools    map[string]bool // the inputs that are tools
 	Outputs  map[string]string
 	CacheHit bool
 	// RemoteCacheable is false for actions Bazel never looks up in, nor uploads
@@ -85,21 +84,16 @@ func readBinary(r *bufio.Reader) ([]*Spawn, error) {
 		s := &Spawn{
 			Label:           exec.GetTargetLabel(),
 			Mnemonic:        exec.GetMnemonic(),
-			Runner:          exec.GetRunner(),
 			Args:            exec.GetCommandArgs(),
 			Env:             envMap(exec.GetEnvironmentVariables()),
 			Platform:        platformMap(exec.GetPlatform()),
 			Inputs:          map[string]string{},
-			Tools:           map[string]bool{},
 			Outputs:         map[string]string{},
 			CacheHit:        exec.GetCacheHit(),
 			RemoteCacheable: exec.GetRemoteCacheable(),
 		}
 		for _, in := range exec.GetInputs() {
 			s.Inputs[in.GetPath()] = in.GetDigest().GetHash()
-			if in.GetIsTool() {
-				s.Tools[in.GetPath()] = true
-			}
 		}
 		// Listed outputs name the action even when it failed to produce them.
 		for _, out := range exec.GetListedOutputs() {

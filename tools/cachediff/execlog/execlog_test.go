@@ -48,16 +48,15 @@ func binarySample(t testing.TB) []byte {
 			Platform:             &pb.Platform{Properties: []*pb.Platform_Property{{Name: "OSFamily", Value: "Linux"}}},
 			Inputs: []*pb.File{
 				{Path: "pkg/in.txt", Digest: digest("aa")},
-				{Path: "bazel-out/bin/tool", Digest: digest("bb"), IsTool: true},
+				{Path: "bazel-out/bin/tool", Digest: digest("bb")},
 			},
 			ListedOutputs:   []string{"bazel-out/bin/pkg/now.txt", "bazel-out/bin/pkg/missing"},
 			ActualOutputs:   []*pb.File{{Path: "bazel-out/bin/pkg/now.txt", Digest: digest("cc")}},
 			Mnemonic:        "Genrule",
 			TargetLabel:     "//pkg:now",
-			Runner:          "linux-sandbox",
 			RemoteCacheable: true,
 		},
-		&pb.SpawnExec{Mnemonic: "GoLink", TargetLabel: "//pkg:bin", CacheHit: true, Runner: "remote cache hit",
+		&pb.SpawnExec{Mnemonic: "GoLink", TargetLabel: "//pkg:bin", CacheHit: true,
 			ListedOutputs: []string{"bazel-out/bin/pkg/bin"}},
 	)
 }
@@ -71,14 +70,14 @@ func TestReadBinary(t *testing.T) {
 		t.Fatalf("got %d spawns, want 2", len(spawns))
 	}
 	s := spawns[0]
-	if s.Label != "//pkg:now" || s.Mnemonic != "Genrule" || s.Runner != "linux-sandbox" || s.CacheHit || !s.RemoteCacheable {
+	if s.Label != "//pkg:now" || s.Mnemonic != "Genrule" || s.CacheHit || !s.RemoteCacheable {
 		t.Errorf("spawn 0 = %+v", s)
 	}
 	if s.Env["PATH"] != "/bin" || s.Platform["OSFamily"] != "Linux" || s.Args[2] != "date > $1" {
 		t.Errorf("env %v, platform %v, args %q", s.Env, s.Platform, s.Args)
 	}
-	if s.Inputs["pkg/in.txt"] != "aa" || s.Inputs["bazel-out/bin/tool"] != "bb" || !s.Tools["bazel-out/bin/tool"] || s.Tools["pkg/in.txt"] {
-		t.Errorf("inputs %v, tools %v", s.Inputs, s.Tools)
+	if s.Inputs["pkg/in.txt"] != "aa" || s.Inputs["bazel-out/bin/tool"] != "bb" {
+		t.Errorf("inputs %v", s.Inputs)
 	}
 	if s.Outputs["bazel-out/bin/pkg/now.txt"] != "cc" || len(s.Outputs) != 2 {
 		t.Errorf("outputs %v: want now.txt=cc and the listed, missing output", s.Outputs)
@@ -139,7 +138,7 @@ func compactSample(t testing.TB) []byte {
 		entry(10, &pb.Entry_CompactFile{Path: "bazel-out/bin/pkg/a.a", Digest: digest("o1")}),
 		entry(0, &pb.Entry_CompactSpawn{
 			Args: []string{"compile"}, EnvVars: []*pb.EnvironmentVariable{{Name: "GOOS", Value: "linux"}},
-			InputSetId: 5, ToolSetId: 9, TargetLabel: "//pkg:a", Mnemonic: "GoCompilePkg", Runner: "remote cache hit",
+			InputSetId: 5, ToolSetId: 9, TargetLabel: "//pkg:a", Mnemonic: "GoCompilePkg",
 			CacheHit: true, RemoteCacheable: true,
 			Outputs: []*pb.Entry_Output{
 				{Type: &pb.Entry_Output_OutputId{OutputId: 10}},
@@ -171,9 +170,6 @@ func TestReadCompact(t *testing.T) {
 	}
 	if s.Inputs["bazel-out/bin/compiler.runfiles"] == "" || len(s.Inputs) != 5 {
 		t.Errorf("inputs %v: want the runfiles tree as one input with a digest", s.Inputs)
-	}
-	if !s.Tools["bazel-out/bin/compiler"] || s.Tools["pkg/a.go"] {
-		t.Errorf("tools %v", s.Tools)
 	}
 	if s.Outputs["bazel-out/bin/pkg/a.a"] != "o1" || len(s.Outputs) != 2 || s.Env["GOOS"] != "linux" || !s.CacheHit {
 		t.Errorf("spawn %+v", s)
