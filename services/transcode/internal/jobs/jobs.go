@@ -10,6 +10,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -49,7 +51,8 @@ type Job struct {
 	Renditions []Rendition
 	State      State
 	Err        string
-	Master     string // the master playlist, once done
+	Master     string   // the master playlist, once done
+	Outputs    []string // once done: every file written, relative to the output root
 	Created    time.Time
 	Started    time.Time
 	Finished   time.Time
@@ -194,6 +197,10 @@ func (m *Manager) work() {
 			j.finish(Failed, err.Error())
 		default:
 			j.Master = master
+			if j.Outputs, err = outputs(m.outDir, filepath.Dir(master)); err != nil {
+				j.finish(Failed, err.Error())
+				break
+			}
 			j.finish(Done, "")
 		}
 		j.cancel = nil
@@ -219,4 +226,22 @@ func (m *Manager) Stop() {
 	}
 	m.mu.Unlock()
 	m.wg.Wait()
+}
+
+// outputs lists the files under dir, relative to root and slash-separated: the
+// keys a CDN serves them under when root is its origin.
+func outputs(root, dir string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		files = append(files, filepath.ToSlash(rel))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing outputs: %w", err)
+	}
+	return files, nil
 }

@@ -2,8 +2,10 @@ package jobs
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +52,10 @@ func TestTranscodesToHLS(t *testing.T) {
 	master, err := os.ReadFile(done.Master)
 	if err != nil || !strings.Contains(string(master), "360p/index.m3u8") || !strings.Contains(string(master), "240p/index.m3u8") {
 		t.Fatalf("master playlist: %s, %v", master, err)
+	}
+	wantMaster := fmt.Sprintf("%d/%s/master.m3u8", j.VideoID, j.ID)
+	if !slices.Contains(done.Outputs, wantMaster) || !slices.Contains(done.Outputs, fmt.Sprintf("%d/%s/360p/seg_000.ts", j.VideoID, j.ID)) {
+		t.Errorf("outputs %q: want %s and the 360p segments", done.Outputs, wantMaster)
 	}
 	for _, r := range ladder {
 		dir := filepath.Join(filepath.Dir(done.Master), r.Name)

@@ -94,7 +94,7 @@ var states = map[jobs.State]transcodev1.JobState{
 func toProto(j jobs.Job) *transcodev1.Job {
 	p := &transcodev1.Job{
 		Id: j.ID, VideoId: &commonv1.VideoId{Value: j.VideoID}, Source: j.Source, State: states[j.State],
-		Error: j.Err, MasterPlaylist: j.Master, Created: stamp(j.Created), Started: stamp(j.Started), Finished: stamp(j.Finished),
+		Error: j.Err, MasterPlaylist: j.Master, Outputs: j.Outputs, Created: stamp(j.Created), Started: stamp(j.Started), Finished: stamp(j.Finished),
 	}
 	for _, r := range j.Renditions {
 		p.Renditions = append(p.Renditions, &transcodev1.Rendition{Name: r.Name, Height: int32(r.Height), VideoKbps: int32(r.VideoKbps)})
