@@ -252,6 +252,19 @@ func (c *Client) Watch(ctx context.Context, prefix string) <-chan Event {
 	return out
 }
 
+// Follow calls apply with every key under prefix (as a Put), then with every
+// change under prefix, in order, until ctx ends. No change between the two is
+// missed: the watch starts before the keys are listed.
+func (c *Client) Follow(ctx context.Context, prefix string, apply func(Event)) {
+	changes := c.Watch(ctx, prefix)
+	for _, kv := range c.List(prefix) {
+		apply(Event{Type: Put, KV: kv})
+	}
+	for e := range changes {
+		apply(e)
+	}
+}
+
 func (c *Client) notifyLocked(e Event) {
 	for w := range c.watchers {
 		w.offer(e)

@@ -13,7 +13,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"net"
 	"time"
@@ -41,9 +40,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	flags := flag.NewFlagSet("danmaku", flag.ContinueOnError)
 	common := service.AddFlags(flags, 9200)
 	ids := idpool.AddFlags(flags)
-	configAddr := flags.String("config_addr", "", "the config center (host:port); empty: the default limits, fixed")
+	center := configgrpc.AddFlags(flags, "the default limits, fixed")
 	prefix := flags.String("ratelimit_prefix", "danmaku/ratelimit/", "config keys of the tiers' rate-limit policies")
-	snapshot := flags.String("config_snapshot", "", "file keeping the last known config, served if the config center is down at start")
 	buffer := flags.Int("buffer", 256, "comments a subscriber may lag behind before the oldest are dropped")
 	slow := flags.Duration("slow_timeout", 5*time.Second, "how long a subscriber may stay a full buffer behind before it is disconnected")
 	if err := flags.Parse(args); err != nil {
@@ -64,20 +62,11 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 		return err
 	}
 
-	var store config.Store = config.NewMemory(0)
-	if *configAddr != "" {
-		conn, err := service.Dial(*configAddr)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		store = configgrpc.NewStore(conn)
-	}
-	cfg, err := config.Open(ctx, store, config.Options{SnapshotPath: *snapshot, Log: svc.Log})
+	cfg, _, closeConfig, err := center.Open(ctx, config.NewMemory(0), svc.Log)
 	if err != nil {
-		return fmt.Errorf("config center %s: %w", *configAddr, err)
+		return err
 	}
-	defer cfg.Close()
+	defer closeConfig()
 	limits := flow.New()
 	followCtx, stopFollowing := context.WithCancel(ctx)
 	defer stopFollowing()

@@ -108,15 +108,11 @@ func (u *User) Reserve(ctx context.Context) (*ratelimit.Reservation, error) {
 // until ctx ends. A policy that does not parse is logged, naming the key and the
 // problem, and the tier keeps its current policy.
 func (c *Controller) Follow(ctx context.Context, client *config.Client, prefix string, log *slog.Logger) {
-	changes := client.Watch(ctx, prefix)
-	for _, kv := range client.List(prefix) {
-		c.apply(kv, prefix, log)
-	}
-	for e := range changes {
+	client.Follow(ctx, prefix, func(e config.Event) {
 		if e.Type == config.Put {
 			c.apply(e.KV, prefix, log)
 		}
-	}
+	})
 }
 
 func (c *Controller) apply(kv config.KV, prefix string, log *slog.Logger) {

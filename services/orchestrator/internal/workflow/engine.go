@@ -1,0 +1,283 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/monoreel/monoreel/libs/breaker"
+	"github.com/monoreel/monoreel/libs/coloring"
+	"github.com/monoreel/monoreel/libs/config"
+	aitagv1 "github.com/monoreel/monoreel/proto/aitag/v1"
+	cdnpushv1 "github.com/monoreel/monoreel/proto/cdnpush/v1"
+	transcodev1 "github.com/monoreel/monoreel/proto/transcode/v1"
+)
+
+// Clients are the downstream services.
+type Clients struct {
+	Transcode transcodev1.TranscodeServiceClient
+	AITag     aitagv1.AITagServiceClient
+	CDNPush   cdnpushv1.CDNPushServiceClient
+}
+
+// Options configures an Engine. Zero values take the defaults in brackets.
+type Options struct {
+	Store    config.Store // where workflows live
+	Prefix   string       // their keys' prefix ("orchestrator/workflows/")
+	Instance string       // this instance's name, unique among instances sharing Store
+	// How long a workflow stays with an instance that stopped renewing its lease
+	// (30s); renewed every Lease/3.
+	Lease time.Duration
+	// Per stage, the longest it may run (DefaultDeadlines). A stage resumed after a
+	// restart gets its whole deadline again.
+	Deadlines   map[string]time.Duration
+	CallTimeout time.Duration // per downstream call (10s)
+	Attempts    int           // tries of a call failing with a transient error (5)
+	BaseBackoff time.Duration // mean wait before the first retry (200ms); doubles
+	MaxBackoff  time.Duration // cap on a wait (5s)
+	Poll        time.Duration // how often running transcode and warm-up jobs are polled (250ms)
+	VideosDir   string        // where completed uploads are, for Publish naming no source
+	Edges       []string      // edges to warm; empty: cdnpush's own
+	// Breakers guard the downstreams, by stage name (StageTranscode, StageAITag,
+	// StageCDNPush); a missing one is made with breaker.DefaultRule(CallTimeout/2).
+	Breakers map[string]*breaker.Breaker
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// DefaultDeadlines are the stages' deadlines unless Options say otherwise.
+var DefaultDeadlines = map[string]time.Duration{
+	StageUpload:    10 * time.Second,
+	StageTranscode: 30 * time.Minute,
+	StageAITag:     5 * time.Minute,
+	StageCDNPush:   5 * time.Minute,
+}
+
+// Errors of Publish and Get, wrapped with details.
+var (
+	ErrInvalid  = errors.New("invalid request")
+	ErrNotFound = errors.New("no such workflow")
+)
+
+// Engine runs workflows. Publish, Get and Resume are safe for concurrent use.
+type Engine struct {
+	opts    Options
+	clients Clients
+
+	ctx    context.Context // parent of every run; cancelled by Stop
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex      // guards running; serialises Publish's read-then-write
+	running map[int64]*run  // workflows this instance runs
+	changed func(*Workflow) // test hook: called after each save
+}
+
+// New returns an Engine. Call Resume to take over workflows left running, and Stop
+// when done.
+func New(clients Clients, opts Options) (*Engine, error) {
+	if opts.Store == nil || opts.Instance == "" {
+		return nil, fmt.Errorf("workflow: want a store and an instance name")
+	}
+	setDefault(&opts.Prefix, "orchestrator/workflows/")
+	setDefault(&opts.Lease, 30*time.Second)
+	setDefault(&opts.CallTimeout, 10*time.Second)
+	setDefault(&opts.Attempts, 5)
+	setDefault(&opts.BaseBackoff, 200*time.Millisecond)
+	setDefault(&opts.MaxBackoff, 5*time.Second)
+	setDefault(&opts.Poll, 250*time.Millisecond)
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	deadlines := map[string]time.Duration{}
+	for name, d := range DefaultDeadlines {
+		deadlines[name] = d
+	}
+	for name, d := range opts.Deadlines {
+		deadlines[name] = d
+	}
+	opts.Deadlines = deadlines
+	breakers := map[string]*breaker.Breaker{}
+	for _, name := range Stages[1:] {
+		b := opts.Breakers[name]
+		if b == nil {
+			var err error
+			if b, err = breaker.New(name, breaker.DefaultRule(opts.CallTimeout/2)); err != nil {
+				return nil, err
+			}
+		}
+		breakers[name] = b
+	}
+	opts.Breakers = breakers
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Engine{opts: opts, clients: clients, ctx: ctx, cancel: cancel, running: map[int64]*run{}}, nil
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+func (e *Engine) key(videoID int64) string {
+	return e.opts.Prefix + strconv.FormatInt(videoID, 10)
+}
+
+// Breakers returns the downstreams' breakers, by stage name.
+func (e *Engine) Breakers() map[string]*breaker.Breaker { return e.opts.Breakers }
+
+// Publish starts the workflow of a video and returns it. A video whose workflow
+// exists gets that one back (existing is true) and nothing new starts, unless it
+// failed: then it starts again from the stage that failed. An empty source means
+// the completed upload in Options.VideosDir. The workflow carries
+// ctx's colour to every downstream call.
+func (e *Engine) Publish(ctx context.Context, videoID int64, source, title, description string) (w *Workflow, existing bool, err error) {
+	if videoID <= 0 {
+		return nil, false, fmt.Errorf("%w: video id %d: want a positive id", ErrInvalid, videoID)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	w, err = e.Get(ctx, videoID)
+	switch {
+	case err == nil && w.State != Failed:
+		return w, true, nil
+	case err == nil:
+		existing = true
+		w.State, w.Err, w.Finished = Running, "", time.Time{}
+	case errors.Is(err, ErrNotFound) && source == "" && e.opts.VideosDir == "":
+		return nil, false, fmt.Errorf("%w: no source, and the orchestrator has no -videos_dir to find video %d in", ErrInvalid, videoID)
+	case errors.Is(err, ErrNotFound):
+		if source == "" {
+			source = filepath.Join(e.opts.VideosDir, strconv.FormatInt(videoID, 10))
+		}
+		w = newWorkflow(videoID, source, title, description, e.opts.Now())
+		if c, ok := coloring.FromContext(ctx); ok {
+			w.Region, w.Shadow = c.Region, c.Shadow
+		}
+	default:
+		return nil, false, err
+	}
+	r := e.newRun(w)
+	if err := r.save(ctx); err != nil {
+		return nil, false, err
+	}
+	e.startLocked(r)
+	return r.snapshot(), existing, nil
+}
+
+// Get returns a video's workflow as stored, or an error wrapping ErrNotFound.
+func (e *Engine) Get(ctx context.Context, videoID int64) (*Workflow, error) {
+	kv, err := e.opts.Store.Get(ctx, e.key(videoID))
+	if errors.Is(err, config.ErrNotFound) {
+		return nil, fmt.Errorf("%w for video %d", ErrNotFound, videoID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decode(kv.Value)
+}
+
+// Resume takes over every running workflow whose lease has run out, or that
+// this instance owned before a restart, and returns how many it took. Call it at
+// start and then now and again (Follow does).
+func (e *Engine) Resume(ctx context.Context) (int, error) {
+	kvs, _, err := e.opts.Store.List(ctx, e.opts.Prefix)
+	if err != nil {
+		return 0, fmt.Errorf("listing workflows: %w", err)
+	}
+	taken := 0
+	for _, kv := range kvs {
+		w, err := decode(kv.Value)
+		if err != nil {
+			e.opts.Log.Error("skipping a stored workflow", "key", kv.Key, "err", err)
+			continue
+		}
+		if w.State != Running || !(w.Owner == e.opts.Instance || e.opts.Now().After(w.LeaseUntil)) {
+			continue
+		}
+		e.mu.Lock()
+		if _, mine := e.running[w.VideoID]; !mine {
+			if err := e.claimLocked(ctx, w); err != nil {
+				e.opts.Log.Warn("did not take over a workflow", "video_id", w.VideoID, "err", err)
+			} else {
+				taken++
+			}
+		}
+		e.mu.Unlock()
+	}
+	return taken, nil
+}
+
+// claimLocked takes w's lease and starts it, unless another instance took it
+// first. The store has no compare-and-set: the claim is written, then read back
+// after a moment, and the last writer wins.
+func (e *Engine) claimLocked(ctx context.Context, w *Workflow) error {
+	previous := w.Owner
+	r := e.newRun(w)
+	if err := r.save(ctx); err != nil {
+		return err
+	}
+	if err := sleep(ctx, e.opts.Poll); err != nil {
+		return err
+	}
+	stored, err := e.Get(ctx, w.VideoID)
+	if err != nil {
+		return err
+	}
+	if stored.Owner != e.opts.Instance {
+		return fmt.Errorf("taken by %s", stored.Owner)
+	}
+	e.opts.Log.Info("took over a workflow", "video_id", w.VideoID, "from", previous)
+	e.startLocked(r)
+	return nil
+}
+
+// Follow resumes orphaned workflows every Lease/2 until ctx ends.
+func (e *Engine) Follow(ctx context.Context) {
+	t := time.NewTicker(e.opts.Lease / 2)
+	defer t.Stop()
+	for {
+		if _, err := e.Resume(ctx); err != nil && ctx.Err() == nil {
+			e.opts.Log.Warn("looking for workflows to take over", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Stop stops running workflows without failing them: each releases its lease,
+// so an instance's Resume takes it over at once.
+func (e *Engine) Stop() {
+	e.cancel()
+	e.wg.Wait()
+}
+
+func (e *Engine) startLocked(r *run) {
+	e.running[r.w.VideoID] = r
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		r.execute()
+		e.mu.Lock()
+		delete(e.running, r.w.VideoID)
+		e.mu.Unlock()
+	}()
+}
+
+// marshal encodes w for the store.
+func marshal(w *Workflow) ([]byte, error) {
+	return json.Marshal(w)
+}

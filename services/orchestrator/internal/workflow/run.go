@@ -1,0 +1,227 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/monoreel/monoreel/libs/breaker"
+	"github.com/monoreel/monoreel/libs/coloring"
+)
+
+// run is one workflow being run by this instance.
+type run struct {
+	e *Engine
+
+	mu sync.Mutex // guards w: the stages' goroutine and the lease renewal both save
+	w  *Workflow
+}
+
+func (e *Engine) newRun(w *Workflow) *run {
+	return &run{e: e, w: w.clone()}
+}
+
+func (r *run) snapshot() *Workflow {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.w.clone()
+}
+
+// update changes the workflow and saves it with a renewed lease.
+func (r *run) update(ctx context.Context, change func(w *Workflow)) error {
+	r.mu.Lock()
+	change(r.w)
+	r.mu.Unlock()
+	return r.save(ctx)
+}
+
+// save writes the workflow, owned by this instance for another lease.
+func (r *run) save(ctx context.Context) error {
+	return r.saveLease(ctx, r.e.opts.Now().Add(r.e.opts.Lease))
+}
+
+func (r *run) saveLease(ctx context.Context, until time.Time) error {
+	r.mu.Lock()
+	r.w.Owner, r.w.LeaseUntil = r.e.opts.Instance, until
+	data, err := marshal(r.w)
+	snapshot := r.w.clone()
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if _, err := r.e.opts.Store.Put(ctx, r.e.key(snapshot.VideoID), data); err != nil {
+		return fmt.Errorf("saving workflow of video %d: %w", snapshot.VideoID, err)
+	}
+	if r.e.changed != nil {
+		r.e.changed(snapshot)
+	}
+	return nil
+}
+
+// execute runs the stages not yet done, in order, renewing the lease meanwhile.
+// When the engine stops, it releases the lease and leaves the workflow running
+// for the next instance.
+func (r *run) execute() {
+	ctx, cancel := context.WithCancel(r.e.ctx)
+	defer cancel()
+	if r.w.Region != "" || r.w.Shadow {
+		ctx = coloring.NewContext(ctx, coloring.Color{Region: r.w.Region, Shadow: r.w.Shadow})
+	}
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		r.renew(ctx, cancel)
+	}()
+	defer func() { cancel(); <-renewed }()
+
+	log := r.e.opts.Log.With("video_id", r.w.VideoID)
+	for i, name := range Stages {
+		if r.w.Stages[i].State == Done {
+			continue
+		}
+		err := r.update(ctx, func(w *Workflow) {
+			s := &w.Stages[i]
+			s.State, s.Err, s.Finished = Running, "", time.Time{}
+			if s.Started.IsZero() {
+				s.Started = r.e.opts.Now()
+			}
+		})
+		if err == nil {
+			err = r.stage(ctx, i, name)
+		}
+		if r.e.ctx.Err() != nil || (ctx.Err() != nil && err != nil && !r.stillMine()) {
+			r.release(log)
+			return
+		}
+		now := r.e.opts.Now()
+		if err != nil {
+			log.Warn("workflow failed", "stage", name, "err", err)
+			r.finish(log, func(w *Workflow) {
+				w.Stages[i].State, w.Stages[i].Err, w.Stages[i].Finished = Failed, err.Error(), now
+				w.State, w.Err, w.Finished = Failed, name+": "+err.Error(), now
+			})
+			return
+		}
+		if err := r.update(ctx, func(w *Workflow) { w.Stages[i].State, w.Stages[i].Finished = Done, now }); err != nil {
+			log.Error("saving a finished stage; the next instance redoes it", "stage", name, "err", err)
+			return
+		}
+	}
+	r.finish(log, func(w *Workflow) { w.State, w.Finished = Done, r.e.opts.Now() })
+	log.Info("workflow done")
+}
+
+// finish saves a workflow's end, holding on through a short store outage (the
+// run's own context may be what ended it).
+func (r *run) finish(log interface{ Error(string, ...any) }, change func(w *Workflow)) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.e.opts.CallTimeout)
+	defer cancel()
+	if err := r.update(ctx, change); err != nil {
+		log.Error("saving the workflow's end; the next instance redoes its last stage", "err", err)
+	}
+}
+
+// release hands the workflow back, still running, to whichever instance resumes
+// it first.
+func (r *run) release(log interface{ Info(string, ...any) }) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.e.opts.CallTimeout)
+	defer cancel()
+	if r.stillMine() {
+		r.saveLease(ctx, time.Time{})
+		log.Info("released the workflow for another instance")
+	}
+}
+
+// renew saves the lease every Lease/3 until ctx ends, and cancels the run when
+// another instance has taken the workflow over (this one was presumed dead).
+func (r *run) renew(ctx context.Context, cancel context.CancelFunc) {
+	t := time.NewTicker(r.e.opts.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !r.stillMine() {
+			r.e.opts.Log.Warn("another instance took the workflow over; stopping", "video_id", r.w.VideoID)
+			cancel()
+			return
+		}
+		if err := r.save(ctx); err != nil && ctx.Err() == nil {
+			r.e.opts.Log.Warn("renewing a workflow's lease", "video_id", r.w.VideoID, "err", err)
+		}
+	}
+}
+
+// stillMine reports whether the stored workflow is still this instance's (true
+// when the store cannot say: better two runs of idempotent stages than none).
+func (r *run) stillMine() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), r.e.opts.CallTimeout)
+	defer cancel()
+	stored, err := r.e.Get(ctx, r.w.VideoID)
+	return err != nil || stored.Owner == r.e.opts.Instance
+}
+
+// call makes one downstream call of a stage through its breaker, with a timeout,
+// and retries it with backoff while it fails transiently. A permanent error, the
+// last attempt's error, or the end of ctx (the stage's deadline) ends it.
+func (r *run) call(ctx context.Context, stage int, fn func(ctx context.Context) error) error {
+	name := Stages[stage]
+	b := r.e.opts.Breakers[name]
+	for attempt := 1; ; attempt++ {
+		err := b.Do(ctx, func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, r.e.opts.CallTimeout)
+			defer cancel()
+			return fn(ctx)
+		})
+		if err == nil || !transient(err) || attempt == r.e.opts.Attempts {
+			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w; last error: %v", ctx.Err(), err)
+		}
+		r.update(ctx, func(w *Workflow) { w.Stages[stage].Retries++; w.Stages[stage].Err = err.Error() })
+		if serr := sleep(ctx, r.backoff(attempt)); serr != nil {
+			return fmt.Errorf("%w while retrying; last error: %v", serr, err)
+		}
+	}
+}
+
+// transient says whether a failed call may succeed if tried again.
+func transient(err error) bool {
+	if errors.Is(err, breaker.ErrOpen) {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted:
+		return true
+	}
+	return false
+}
+
+// backoff is the wait before retry n: exponential, capped, with full jitter.
+func (r *run) backoff(n int) time.Duration {
+	d := r.e.opts.BaseBackoff << min(n-1, 20)
+	if d <= 0 || d > r.e.opts.MaxBackoff {
+		d = r.e.opts.MaxBackoff
+	}
+	return rand.N(d) + time.Millisecond
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,184 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	aitagv1 "github.com/monoreel/monoreel/proto/aitag/v1"
+	cdnpushv1 "github.com/monoreel/monoreel/proto/cdnpush/v1"
+	commonv1 "github.com/monoreel/monoreel/proto/common/v1"
+	transcodev1 "github.com/monoreel/monoreel/proto/transcode/v1"
+)
+
+// stage runs stage i under its deadline.
+func (r *run) stage(ctx context.Context, i int, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, r.e.opts.Deadlines[name])
+	defer cancel()
+	var err error
+	switch name {
+	case StageUpload:
+		err = r.upload()
+	case StageTranscode:
+		err = r.transcode(ctx, i)
+	case StageAITag:
+		err = r.aitag(ctx, i)
+	case StageCDNPush:
+		err = r.cdnpush(ctx, i)
+	}
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		return fmt.Errorf("stage deadline of %v exceeded: %w", r.e.opts.Deadlines[name], err)
+	}
+	return err
+}
+
+// upload checks that the video's upload is complete: its file is there, whole.
+func (r *run) upload() error {
+	fi, err := os.Stat(r.w.Source)
+	switch {
+	case err != nil:
+		return fmt.Errorf("upload not complete: %w", err)
+	case !fi.Mode().IsRegular() || fi.Size() == 0:
+		return fmt.Errorf("upload not complete: %s is not a non-empty file", r.w.Source)
+	}
+	return nil
+}
+
+// transcode submits the transcode job (once: a job already submitted is polled)
+// and waits for it. A job the service no longer knows (it restarted) is submitted
+// again.
+func (r *run) transcode(ctx context.Context, i int) error {
+	for {
+		if r.w.TranscodeJob == "" {
+			var resp *transcodev1.SubmitResponse
+			err := r.call(ctx, i, func(ctx context.Context) (err error) {
+				resp, err = r.e.clients.Transcode.Submit(ctx, &transcodev1.SubmitRequest{
+					VideoId: &commonv1.VideoId{Value: r.w.VideoID}, Source: r.w.Source})
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("submitting: %w", err)
+			}
+			if err := r.update(ctx, func(w *Workflow) { w.TranscodeJob = resp.GetJob().GetId() }); err != nil {
+				return err
+			}
+		}
+		var job *transcodev1.Job
+		err := r.call(ctx, i, func(ctx context.Context) error {
+			resp, err := r.e.clients.Transcode.Get(ctx, &transcodev1.GetRequest{JobId: r.w.TranscodeJob})
+			job = resp.GetJob()
+			return err
+		})
+		switch {
+		case status.Code(err) == codes.NotFound:
+			r.e.opts.Log.Warn("the transcode service lost the job; submitting again", "video_id", r.w.VideoID, "job", r.w.TranscodeJob)
+			if err := r.update(ctx, func(w *Workflow) { w.TranscodeJob = "" }); err != nil {
+				return err
+			}
+			continue
+		case err != nil:
+			return fmt.Errorf("job %s: %w", r.w.TranscodeJob, err)
+		}
+		switch job.GetState() {
+		case transcodev1.JobState_JOB_STATE_DONE:
+			if len(job.GetOutputs()) == 0 {
+				return fmt.Errorf("job %s is done but lists no outputs", job.GetId())
+			}
+			return r.update(ctx, func(w *Workflow) { w.Master, w.Outputs = job.GetMasterPlaylist(), job.GetOutputs() })
+		case transcodev1.JobState_JOB_STATE_FAILED, transcodev1.JobState_JOB_STATE_CANCELLED:
+			return fmt.Errorf("job %s %s: %s", job.GetId(), stateName(job.GetState().String(), "JOB_STATE_"), job.GetError())
+		}
+		if err := sleep(ctx, r.e.opts.Poll); err != nil {
+			return fmt.Errorf("waiting for job %s (%s): %w", r.w.TranscodeJob, stateName(job.GetState().String(), "JOB_STATE_"), err)
+		}
+	}
+}
+
+// aitag tags the video from its source and metadata.
+func (r *run) aitag(ctx context.Context, i int) error {
+	var resp *aitagv1.TagResponse
+	err := r.call(ctx, i, func(ctx context.Context) (err error) {
+		resp, err = r.e.clients.AITag.Tag(ctx, &aitagv1.TagRequest{
+			VideoId: &commonv1.VideoId{Value: r.w.VideoID}, Source: r.w.Source, Title: r.w.Title, Description: r.w.Description})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	tags := make([]Tag, 0, len(resp.GetTags()))
+	for _, t := range resp.GetTags() {
+		tags = append(tags, Tag{Name: t.GetName(), Score: t.GetScore()})
+	}
+	return r.update(ctx, func(w *Workflow) { w.Tags = tags })
+}
+
+// cdnpush has every output of the transcode warmed on the edges and waits until
+// each is. The idempotency key makes a resumed workflow's Warm find the job it
+// started before, as long as cdnpush remembers it.
+func (r *run) cdnpush(ctx context.Context, i int) error {
+	for {
+		if r.w.WarmJob == "" {
+			var resp *cdnpushv1.WarmResponse
+			err := r.call(ctx, i, func(ctx context.Context) (err error) {
+				resp, err = r.e.clients.CDNPush.Warm(ctx, &cdnpushv1.WarmRequest{
+					Keys: r.w.Outputs, Edges: r.e.opts.Edges, IdempotencyKey: "publish-" + strconv.FormatInt(r.w.VideoID, 10) + "-" + r.w.TranscodeJob})
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("starting the warm-up: %w", err)
+			}
+			if err := r.update(ctx, func(w *Workflow) { w.WarmJob = resp.GetJobId() }); err != nil {
+				return err
+			}
+		}
+		var st *cdnpushv1.StatusResponse
+		err := r.call(ctx, i, func(ctx context.Context) (err error) {
+			st, err = r.e.clients.CDNPush.Status(ctx, &cdnpushv1.StatusRequest{JobId: r.w.WarmJob})
+			return err
+		})
+		switch {
+		case status.Code(err) == codes.NotFound:
+			r.e.opts.Log.Warn("cdnpush lost the warm-up job; starting it again", "video_id", r.w.VideoID, "job", r.w.WarmJob)
+			if err := r.update(ctx, func(w *Workflow) { w.WarmJob = "" }); err != nil {
+				return err
+			}
+			continue
+		case err != nil:
+			return fmt.Errorf("warm-up job %s: %w", r.w.WarmJob, err)
+		}
+		switch st.GetState() {
+		case cdnpushv1.JobState_JOB_STATE_DONE:
+			return nil
+		case cdnpushv1.JobState_JOB_STATE_FAILED:
+			return fmt.Errorf("warm-up job %s failed: %s", st.GetJobId(), failedPairs(st.GetPairs()))
+		}
+		if err := sleep(ctx, r.e.opts.Poll); err != nil {
+			return fmt.Errorf("waiting for warm-up job %s: %w", r.w.WarmJob, err)
+		}
+	}
+}
+
+// failedPairs describes the first few pairs that failed.
+func failedPairs(pairs []*cdnpushv1.PairStatus) string {
+	var failed []string
+	for _, p := range pairs {
+		if p.GetState() == cdnpushv1.PairState_PAIR_STATE_FAILED {
+			failed = append(failed, fmt.Sprintf("%s on %s: %s", p.GetKey(), p.GetEdge(), p.GetError()))
+		}
+	}
+	if len(failed) > 3 {
+		failed = append(failed[:3], fmt.Sprintf("and %d more", len(failed)-3))
+	}
+	return strings.Join(failed, "; ")
+}
+
+// stateName turns an enum value's name into a word: JOB_STATE_FAILED -> failed.
+func stateName(enum, prefix string) string {
+	return strings.ToLower(strings.TrimPrefix(enum, prefix))
+}
