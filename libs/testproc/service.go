@@ -48,16 +48,33 @@ type Service struct {
 // reports SERVING.
 func StartService(t testing.TB, binary string, args ...string) *Service {
 	t.Helper()
-	s := &Service{Addr: FreeAddr(t), AdminAddr: FreeAddr(t)}
-	conn, err := grpc.NewClient(s.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	s, err := LaunchService(binary, filepath.Join(t.TempDir(), filepath.Base(binary)+".log"), args...)
+	if s != nil {
+		t.Cleanup(s.Stop)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	s.Conn = conn
-	health := healthpb.NewHealthClient(conn)
+	return s
+}
+
+// LaunchService is StartService without a test: its output goes to logPath, and
+// the caller stops it (Stop closes Conn too).
+func LaunchService(binary, logPath string, args ...string) (*Service, error) {
+	s := &Service{}
+	var err error
+	if s.Addr, err = PickAddr(); err != nil {
+		return nil, err
+	}
+	if s.AdminAddr, err = PickAddr(); err != nil {
+		return nil, err
+	}
+	if s.Conn, err = grpc.NewClient(s.Addr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		return nil, err
+	}
+	health := healthpb.NewHealthClient(s.Conn)
 	args = append([]string{"-listen=" + s.Addr, "-admin_listen=" + s.AdminAddr}, args...)
-	s.Process = Start(t, binary, args, func() error {
+	s.Process, err = Launch(binary, args, logPath, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		resp, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
@@ -69,7 +86,17 @@ func StartService(t testing.TB, binary string, args ...string) *Service {
 		}
 		return nil
 	})
-	return s
+	if err != nil {
+		s.Conn.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Stop kills the service and closes Conn.
+func (s *Service) Stop() {
+	s.Process.Stop()
+	s.Conn.Close()
 }
 
 // Terminate sends SIGTERM and returns how the process exited (nil: status 0),

@@ -2,6 +2,8 @@
 // Redis, a container registry...) as child processes on loopback, and stops them
 // when the test ends. The servers come from Debian packages that ./bazelw
 // installs; a missing one fails the test, naming the package, never skips it.
+// Launch and LaunchService are the same without a test, for tools that run
+// servers (tools/devstack).
 package testproc
 
 import (
@@ -29,12 +31,21 @@ func Binary(t testing.TB, name, debianPackage string) string {
 // FreeAddr returns a loopback host:port nothing listens on right now.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := PickAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return addr
+}
+
+// PickAddr returns a loopback host:port nothing listens on right now.
+func PickAddr() (string, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
 	defer lis.Close()
-	return lis.Addr().String()
+	return lis.Addr().String(), nil
 }
 
 // Process is a running server.
@@ -58,37 +69,52 @@ func (p *Process) Stop() {
 // waits up to 30s for ready to return nil, and stops it when the test ends.
 func Start(t testing.TB, binary string, args []string, ready func() error) *Process {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), filepath.Base(binary)+".log")
-	logs, err := os.Create(logPath)
+	p, err := Launch(binary, args, filepath.Join(t.TempDir(), filepath.Base(binary)+".log"), ready)
+	if p != nil {
+		t.Cleanup(p.Stop)
+	}
 	if err != nil {
 		t.Fatal(err)
+	}
+	return p
+}
+
+// Launch runs binary with args, its output in the file logPath, and waits up to
+// 30s for ready to return nil. The caller stops it; on an error it is stopped
+// already (the error has the end of its log).
+func Launch(binary string, args []string, logPath string, ready func() error) (*Process, error) {
+	logs, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", binary, err)
+		logs.Close()
+		return nil, fmt.Errorf("starting %s: %v", binary, err)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	p := &Process{cmd: cmd, exited: exited, logPath: logPath}
-	t.Cleanup(func() {
-		p.Stop()
+	go func() {
+		err := cmd.Wait()
 		logs.Close()
-	})
+		exited <- err
+	}()
+	p := &Process{cmd: cmd, exited: exited, logPath: logPath}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		err := ready()
 		if err == nil {
-			return p
+			return p, nil
 		}
 		select {
 		case exitErr := <-exited:
 			exited <- exitErr
-			t.Fatalf("%s exited before it was ready (%v):\n%s", binary, exitErr, tail(logPath))
+			return nil, fmt.Errorf("%s exited before it was ready (%v):\n%s", binary, exitErr, tail(logPath))
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after 30s: %v\n%s", binary, err, tail(logPath))
+			p.Stop()
+			return nil, fmt.Errorf("%s not ready after 30s: %v\n%s", binary, err, tail(logPath))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -1,0 +1,98 @@
+// Command devstack runs the whole platform on loopback and shows it working:
+//
+//	./bazelw run //tools/devstack              # start, run the scenario, stop
+//	./bazelw run //tools/devstack -- --keep    # and leave it running
+//
+// Every service starts with its embedded default (data under --dir), plus an
+// HTTP origin over the transcode output and a caching edge in front of it. The
+// scenario: make a short video with ffmpeg, upload it in parts (interrupted
+// once, then resumed), publish it through the orchestrator (transcode, tags, CDN
+// warm-up on the edge), then post comments in its danmaku room as a normal, a
+// VIP and a robot user. It prints the time of each step, the workflow's stages
+// and the comments' outcomes per tier, and fails on anything unexpected. The
+// same run is //tools/devstack:devstack_test.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/monoreel/monoreel/libs/service"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "devstack:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	flags := flag.NewFlagSet("devstack", flag.ContinueOnError)
+	binaries := map[string]*string{}
+	for _, name := range services {
+		binaries[name] = flags.String(name, "", "the "+name+" service binary")
+	}
+	ffmpegFlag := service.AddProgramFlag(flags, "ffmpeg", "ffmpeg")
+	dir := flags.String("dir", "", "where the services keep their data and logs (default: a new directory under the system's temporary directory)")
+	keep := flags.Bool("keep", false, "leave the platform running after the scenario, until interrupted")
+	seconds := flags.Int("seconds", 4, "length of the video")
+	comments := flags.Int("comments", 30, "comments each danmaku user posts")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	paths := map[string]string{}
+	for name, path := range binaries {
+		if *path == "" {
+			return fmt.Errorf("-%s: the service binary is needed (./bazelw run //tools/devstack sets it)", name)
+		}
+		abs, err := filepath.Abs(*path)
+		if err != nil {
+			return err
+		}
+		paths[name] = abs
+	}
+	ffmpeg, err := ffmpegFlag.Path()
+	if err != nil {
+		return err
+	}
+	if *dir == "" {
+		if *dir, err = os.MkdirTemp("", "monoreel-devstack-"); err != nil {
+			return err
+		}
+	}
+
+	fmt.Fprintf(out, "Starting the platform (data and logs in %s)\n", *dir)
+	st, err := startStack(*dir, paths, ffmpeg, out)
+	if err != nil {
+		return err
+	}
+	defer st.stop()
+	fmt.Fprintln(out, "Scenario")
+	sc := &scenario{st: st, ffmpeg: ffmpeg, seconds: *seconds, comments: *comments, log: out}
+	err = sc.run(ctx)
+	sc.r.print(out, st)
+	if err != nil {
+		return fmt.Errorf("%w (service logs in %s)", err, filepath.Join(*dir, "logs"))
+	}
+	fmt.Fprintln(out, "\nThe scenario passed.")
+	if !*keep {
+		return nil
+	}
+	fmt.Fprintln(out, "\nThe platform keeps running (Ctrl-C stops it). gRPC on loopback, plaintext, health and reflection-free:")
+	for _, name := range services {
+		fmt.Fprintf(out, "  %-13s %s   (metrics, /healthz: http://%s)\n", name, st.svc[name].Addr, st.svc[name].AdminAddr)
+	}
+	fmt.Fprintf(out, "  edge          %s/<key>   (e.g. %s/%s)\n", st.edgeURL, st.edgeURL, sc.r.workflow.GetWarmedKeys()[0])
+	fmt.Fprintf(out, "  logs          %s\n", filepath.Join(*dir, "logs"))
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/metadata"
+
+	"github.com/monoreel/monoreel/libs/testproc"
+	commonv1 "github.com/monoreel/monoreel/proto/common/v1"
+	danmakuv1 "github.com/monoreel/monoreel/proto/danmaku/v1"
+	orchestratorv1 "github.com/monoreel/monoreel/proto/orchestrator/v1"
+	uploadclient "github.com/monoreel/monoreel/services/upload/client"
+)
+
+// report is what the scenario measured and saw.
+type report struct {
+	steps    []step
+	videoID  int64
+	parts    int // parts of the upload
+	before   int // sent before the interruption
+	resumed  int // sent by the resumed upload
+	workflow *orchestratorv1.Workflow
+	edgeKeys int
+	edgeHit  bool
+	tiers    []tierCounts
+}
+
+type step struct {
+	name string
+	took time.Duration
+}
+
+type tierCounts struct {
+	tier                                      danmakuv1.Tier
+	sent, accepted, queued, dropped, rejected int
+}
+
+// scenario is the end-to-end run: a video is made, uploaded (interrupted and
+// resumed), published and warmed on the edge, then a danmaku room gets comments
+// from a normal, a VIP and a robot user.
+type scenario struct {
+	st       *stack
+	ffmpeg   string
+	seconds  int // of video
+	comments int // per danmaku user
+	log      io.Writer
+	r        report
+}
+
+func (sc *scenario) timed(name string, fn func() error) error {
+	fmt.Fprintf(sc.log, "- %s\n", name)
+	start := time.Now()
+	err := fn()
+	sc.r.steps = append(sc.r.steps, step{name, time.Since(start)})
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+func (sc *scenario) run(ctx context.Context) error {
+	video := filepath.Join(sc.st.dir, "sample.mp4")
+	for _, s := range []struct {
+		name string
+		fn   func() error
+	}{
+		{"make a video with ffmpeg", func() error { return testproc.WriteSampleVideo(sc.ffmpeg, video, sc.seconds) }},
+		{"upload it in parts, interrupted and resumed", func() error { return sc.upload(ctx, video) }},
+		{"publish: transcode, tag, warm the edge", func() error { return sc.publish(ctx) }},
+		{"check the edge serves every output", sc.checkEdge},
+		{"danmaku room: normal, VIP and robot users", func() error { return sc.danmaku(ctx) }},
+	} {
+		if err := sc.timed(s.name, s.fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// upload sends the video in small parts, cancels after two parts, and resumes.
+func (sc *scenario) upload(ctx context.Context, video string) error {
+	info, err := os.Stat(video)
+	if err != nil {
+		return err
+	}
+	const partSize = 32 << 10
+	sc.r.parts = int((info.Size() + partSize - 1) / partSize)
+	if sc.r.parts < 3 {
+		return fmt.Errorf("the video has %d parts: too few to interrupt", sc.r.parts)
+	}
+	client := uploadclient.New(sc.st.svc["upload"].Conn)
+	first, interrupt := context.WithCancel(ctx)
+	defer interrupt()
+	_, err = client.Upload(first, video, uploadclient.Options{PartSize: partSize, Parallel: 1, OnPart: func(int32, bool) {
+		if sc.r.before++; sc.r.before == 2 {
+			interrupt()
+		}
+	}})
+	var interrupted *uploadclient.InterruptedError
+	if !errors.As(err, &interrupted) {
+		return fmt.Errorf("the interrupted upload returned %v: want an InterruptedError", err)
+	}
+	fmt.Fprintf(sc.log, "  interrupted after %d of %d parts: %v\n", sc.r.before, sc.r.parts, err)
+	res, err := client.Upload(ctx, video, uploadclient.Options{PartSize: partSize, Parallel: 4, ResumeID: interrupted.UploadID})
+	if err != nil {
+		return err
+	}
+	sc.r.videoID, sc.r.resumed = res.VideoID, res.Sent
+	fmt.Fprintf(sc.log, "  resumed upload %s: sent the %d missing parts; video %d\n", res.UploadID, res.Sent, res.VideoID)
+	if res.Sent+sc.r.before < sc.r.parts {
+		return fmt.Errorf("%d parts before and %d after the interruption: want %d", sc.r.before, res.Sent, sc.r.parts)
+	}
+	return nil
+}
+
+// publish asks the orchestrator to publish the uploaded video (coloured, as a
+// request from eu-west-1 would be) and waits for the workflow to end.
+func (sc *scenario) publish(ctx context.Context) error {
+	client := orchestratorv1.NewOrchestratorServiceClient(sc.st.svc["orchestrator"].Conn)
+	id := &commonv1.VideoId{Value: sc.r.videoID}
+	colored := metadata.AppendToOutgoingContext(ctx, "x-region", "eu-west-1")
+	if _, err := client.Publish(colored, &orchestratorv1.PublishRequest{VideoId: id,
+		Title: "Sunny beach at sunset", Description: "waves, music and a colour test pattern"}); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		resp, err := client.GetWorkflow(ctx, &orchestratorv1.GetWorkflowRequest{VideoId: id})
+		if err != nil {
+			return err
+		}
+		w := resp.GetWorkflow()
+		switch w.GetState() {
+		case orchestratorv1.WorkflowState_WORKFLOW_STATE_DONE:
+			sc.r.workflow = w
+			return nil
+		case orchestratorv1.WorkflowState_WORKFLOW_STATE_FAILED:
+			return fmt.Errorf("workflow failed: %s", w.GetError())
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("workflow still running after 5 minutes: %v", w)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkEdge checks the edge holds every warmed key and serves the master
+// playlist from its cache.
+func (sc *scenario) checkEdge() error {
+	cached := sc.st.edge.Keys()
+	for _, k := range sc.r.workflow.GetWarmedKeys() {
+		if !slices.Contains(cached, k) {
+			return fmt.Errorf("%s was warmed but the edge does not hold it", k)
+		}
+	}
+	sc.r.edgeKeys = len(cached)
+	master := sc.r.workflow.GetWarmedKeys()[0]
+	for _, k := range sc.r.workflow.GetWarmedKeys() {
+		if strings.HasSuffix(k, "/master.m3u8") {
+			master = k
+		}
+	}
+	resp, err := http.Get(sc.st.edgeURL + "/" + master)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	sc.r.edgeHit = resp.StatusCode == http.StatusOK && resp.Header.Get("X-Cache") == "HIT"
+	if !sc.r.edgeHit {
+		return fmt.Errorf("GET %s from the edge: %s, X-Cache %q: want 200 from the cache", master, resp.Status, resp.Header.Get("X-Cache"))
+	}
+	return nil
+}
+
+// danmaku has a normal, a VIP and a robot user each post comments at the same
+// pace in the video's room, and counts the outcomes: accepted at once, queued (then
+// accepted or dropped), dropped, rejected.
+func (sc *scenario) danmaku(ctx context.Context) error {
+	client := danmakuv1.NewDanmakuServiceClient(sc.st.svc["danmaku"].Conn)
+	room := fmt.Sprintf("video-%d", sc.r.videoID)
+	results := make(chan tierCounts)
+	errs := make(chan error, 3)
+	tiers := []danmakuv1.Tier{danmakuv1.Tier_TIER_NORMAL, danmakuv1.Tier_TIER_VIP, danmakuv1.Tier_TIER_ROBOT}
+	for _, tier := range tiers {
+		go func() {
+			c, err := sc.chat(ctx, client, room, tier)
+			if err != nil {
+				errs <- fmt.Errorf("%v user: %w", tier, err)
+				return
+			}
+			results <- c
+		}()
+	}
+	for range tiers {
+		select {
+		case c := <-results:
+			sc.r.tiers = append(sc.r.tiers, c)
+		case err := <-errs:
+			return err
+		}
+	}
+	slices.SortFunc(sc.r.tiers, func(a, b tierCounts) int { return int(a.tier - b.tier) })
+	normal, vip, robot := sc.r.tiers[0], sc.r.tiers[1], sc.r.tiers[2]
+	if !(vip.accepted > normal.accepted && normal.accepted > robot.accepted && robot.dropped+robot.rejected > 0) {
+		return fmt.Errorf("accepted: VIP %d, normal %d, robot %d of %d each: want VIP > normal > robot, and some of the robot's dropped",
+			vip.accepted, normal.accepted, robot.accepted, sc.comments)
+	}
+	return nil
+}
+
+func (sc *scenario) chat(ctx context.Context, client danmakuv1.DanmakuServiceClient, room string, tier danmakuv1.Tier) (tierCounts, error) {
+	c := tierCounts{tier: tier, sent: sc.comments}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	stream, err := client.Chat(ctx)
+	if err != nil {
+		return c, err
+	}
+	user := strings.ToLower(strings.TrimPrefix(tier.String(), "TIER_")) + "-1"
+	if err := stream.Send(&danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{RoomId: room, UserId: user, Tier: tier}}}); err != nil {
+		return c, err
+	}
+	// At 10 a second: more than a robot or a normal user may post, less than a VIP.
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for i := range sc.comments {
+		<-tick.C
+		text := fmt.Sprintf("comment %d from %s", i, user)
+		if err := stream.Send(&danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Comment{Comment: &danmakuv1.Comment{ClientId: fmt.Sprint(i), Text: text}}}); err != nil {
+			return c, err
+		}
+	}
+	for settled := 0; settled < sc.comments; {
+		resp, err := stream.Recv()
+		if err != nil {
+			return c, fmt.Errorf("after %d of %d outcomes: %w", settled, sc.comments, err)
+		}
+		switch resp.GetAck().GetOutcome() {
+		case danmakuv1.Outcome_OUTCOME_ACCEPTED:
+			c.accepted++
+			settled++
+		case danmakuv1.Outcome_OUTCOME_QUEUED:
+			c.queued++
+		case danmakuv1.Outcome_OUTCOME_DROPPED:
+			c.dropped++
+			settled++
+		case danmakuv1.Outcome_OUTCOME_REJECTED:
+			c.rejected++
+			settled++
+		}
+	}
+	return c, stream.CloseSend()
+}
+
+// print writes the summary.
+func (r *report) print(w io.Writer, st *stack) {
+	fmt.Fprintf(w, "\nSummary\n")
+	for _, name := range services {
+		fmt.Fprintf(w, "  start %-38s %8v\n", name, st.started[name].Round(time.Millisecond))
+	}
+	for _, s := range r.steps {
+		fmt.Fprintf(w, "  %-44s %8v\n", s.name, s.took.Round(time.Millisecond))
+	}
+	fmt.Fprintf(w, "  upload: %d parts, %d before the interruption, %d after resuming; video %d\n", r.parts, r.before, r.resumed, r.videoID)
+	if wf := r.workflow; wf != nil {
+		fmt.Fprintf(w, "  workflow stages:\n")
+		for _, s := range wf.GetStages() {
+			fmt.Fprintf(w, "    %-10s %-6s %8v  retries %d\n", s.GetName(), strings.ToLower(strings.TrimPrefix(s.GetState().String(), "STAGE_STATE_")),
+				s.GetTook().AsDuration().Round(time.Millisecond), s.GetRetries())
+		}
+		var tags []string
+		for _, t := range wf.GetTags() {
+			tags = append(tags, fmt.Sprintf("%s (%.2f)", t.GetName(), t.GetScore()))
+		}
+		fmt.Fprintf(w, "  tags: %s\n", strings.Join(tags, ", "))
+		fmt.Fprintf(w, "  CDN: %d keys warmed, %d on the edge, master playlist served from the edge cache: %v\n", len(wf.GetWarmedKeys()), r.edgeKeys, r.edgeHit)
+	}
+	if len(r.tiers) > 0 {
+		fmt.Fprintf(w, "  danmaku (%d comments each):  accepted  queued  dropped  rejected\n", r.tiers[0].sent)
+		for _, c := range r.tiers {
+			fmt.Fprintf(w, "    %-27s %8d  %6d  %7d  %8d\n", strings.ToLower(strings.TrimPrefix(c.tier.String(), "TIER_")), c.accepted, c.queued, c.dropped, c.rejected)
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/monoreel/monoreel/libs/edgecache"
+	"github.com/monoreel/monoreel/libs/testproc"
+)
+
+// services are the platform's services in the order they start (each after
+// those it calls).
+var services = []string{"config", "idgen", "upload", "transcode", "aitag", "cdnpush", "orchestrator", "danmaku"}
+
+// stack is the platform running on loopback: every service with its embedded
+// default, plus an HTTP origin over the transcode output and a caching edge in
+// front of it (the CDN that cdnpush warms).
+type stack struct {
+	dir      string
+	svc      map[string]*testproc.Service
+	started  map[string]time.Duration // how long each took to become healthy
+	edge     *edgecache.Edge
+	edgeURL  string
+	servers  []*http.Server
+	videoDir string
+}
+
+// startStack starts everything under dir (data and logs), with binaries[name]
+// for each service and ffmpeg for transcode and aitag.
+func startStack(dir string, binaries map[string]string, ffmpeg string, log io.Writer) (*stack, error) {
+	s := &stack{dir: dir, svc: map[string]*testproc.Service{}, started: map[string]time.Duration{}, videoDir: filepath.Join(dir, "upload", "videos")}
+	hls := filepath.Join(dir, "hls")
+	for _, d := range []string{hls, filepath.Join(dir, "logs")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	origin, err := s.serve(http.FileServer(http.Dir(hls)))
+	if err != nil {
+		return nil, err
+	}
+	s.edge = edgecache.New(origin)
+	if s.edgeURL, err = s.serve(s.edge); err != nil {
+		s.stop()
+		return nil, err
+	}
+	args := func(name string) []string {
+		switch name {
+		case "config":
+			return []string{"-data_file=" + filepath.Join(dir, "config.snapshot")}
+		case "upload":
+			return []string{"-data_dir=" + filepath.Join(dir, "upload"), "-idgen_addr=" + s.svc["idgen"].Addr}
+		case "transcode":
+			return []string{"-out_dir=" + hls, "-segment_seconds=1", "-ffmpeg=" + ffmpeg}
+		case "aitag":
+			return []string{"-ffmpeg=" + ffmpeg}
+		case "cdnpush":
+			return []string{"-edges=" + s.edgeURL}
+		case "orchestrator":
+			return []string{"-config_addr=" + s.svc["config"].Addr, "-instance=devstack", "-videos_dir=" + s.videoDir,
+				"-transcode_addr=" + s.svc["transcode"].Addr, "-aitag_addr=" + s.svc["aitag"].Addr, "-cdnpush_addr=" + s.svc["cdnpush"].Addr}
+		case "danmaku":
+			return []string{"-config_addr=" + s.svc["config"].Addr, "-idgen_addr=" + s.svc["idgen"].Addr}
+		}
+		return nil
+	}
+	for _, name := range services {
+		start := time.Now()
+		svc, err := testproc.LaunchService(binaries[name], filepath.Join(dir, "logs", name+".log"), args(name)...)
+		if err != nil {
+			s.stop()
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		s.svc[name], s.started[name] = svc, time.Since(start)
+		fmt.Fprintf(log, "  %-13s healthy on %s in %v\n", name, svc.Addr, s.started[name].Round(time.Millisecond))
+	}
+	return s, nil
+}
+
+// serve serves h on a free loopback port and returns its base URL.
+func (s *stack) serve(h http.Handler) (string, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = append(s.servers, srv)
+	go srv.Serve(lis)
+	return "http://" + lis.Addr().String(), nil
+}
+
+// stop stops the services, last started first, and the HTTP servers.
+func (s *stack) stop() {
+	for i := len(services) - 1; i >= 0; i-- {
+		if svc := s.svc[services[i]]; svc != nil {
+			svc.Stop()
+		}
+	}
+	for _, srv := range s.servers {
+		srv.Close()
+	}
+}
