@@ -223,7 +223,7 @@ func TestStageDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := wait(t, e, 7)
-	if w.State != Failed || !strings.Contains(w.Err, "transcode: stage deadline of 100ms exceeded") || !strings.Contains(w.Err, "running") {
+	if w.State != Failed || !strings.Contains(w.Err, "transcode: stage deadline of 100ms exceeded") || !strings.Contains(w.Err, "waiting for transcode job j1") {
 		t.Fatalf("workflow %+v: want the transcode stage's deadline named", w)
 	}
 }
@@ -415,3 +415,31 @@ func TestFollowRulesAppliesBreakerRulesFromConfig(t *testing.T) {
 }
 
 func slogDiscard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// A transcode service that restarted and forgot the job gets it again; a warm-up
+// with a failed edge fails the workflow, naming the key and the edge.
+func TestLostJobIsResubmittedAndFailedWarmUpIsNamed(t *testing.T) {
+	f := newFixture(t)
+	gomock.InOrder(
+		f.transcode.EXPECT().Submit(gomock.Any(), gomock.Any()).Return(&transcodev1.SubmitResponse{Job: &transcodev1.Job{Id: "j1"}}, nil),
+		f.transcode.EXPECT().Get(gomock.Any(), &transcodev1.GetRequest{JobId: "j1"}).Return(nil, status.Error(codes.NotFound, "no such job")),
+		f.transcode.EXPECT().Submit(gomock.Any(), gomock.Any()).Return(&transcodev1.SubmitResponse{Job: &transcodev1.Job{Id: "j2"}}, nil),
+		f.transcode.EXPECT().Get(gomock.Any(), &transcodev1.GetRequest{JobId: "j2"}).Return(&transcodev1.GetResponse{Job: &transcodev1.Job{Id: "j2", State: transcodev1.JobState_JOB_STATE_DONE, Outputs: outputs}}, nil),
+	)
+	f.expectTag(coloring.Color{})
+	f.cdnpush.EXPECT().Warm(gomock.Any(), gomock.Any()).Return(&cdnpushv1.WarmResponse{JobId: "w1"}, nil)
+	f.cdnpush.EXPECT().Status(gomock.Any(), gomock.Any()).Return(&cdnpushv1.StatusResponse{JobId: "w1", State: cdnpushv1.JobState_JOB_STATE_FAILED,
+		Pairs: []*cdnpushv1.PairStatus{{Key: outputs[0], Edge: "http://edge-1", State: cdnpushv1.PairState_PAIR_STATE_FAILED, Error: "503 Service Unavailable"}}}, nil)
+	e := f.engine("a", nil)
+	if _, _, err := e.Publish(context.Background(), 7, f.source, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	w := wait(t, e, 7)
+	if w.TranscodeJob != "j2" || w.Stages[1].State != Done {
+		t.Errorf("transcode: job %q, stage %+v: want j2, done", w.TranscodeJob, w.Stages[1])
+	}
+	want := "cdnpush: warm-up job w1 failed: " + outputs[0] + " on http://edge-1: 503 Service Unavailable"
+	if w.State != Failed || w.Err != want {
+		t.Errorf("workflow %s, error %q: want failed, %q", w.State, w.Err, want)
+	}
+}

@@ -51,51 +51,77 @@ func (r *run) upload() error {
 }
 
 // transcode submits the transcode job (once: a job already submitted is polled)
-// and waits for it. A job the service no longer knows (it restarted) is submitted
-// again.
+// and waits for it.
 func (r *run) transcode(ctx context.Context, i int) error {
-	for {
-		if r.w.TranscodeJob == "" {
-			var resp *transcodev1.SubmitResponse
-			err := r.call(ctx, i, func(ctx context.Context) (err error) {
-				resp, err = r.e.clients.Transcode.Submit(ctx, &transcodev1.SubmitRequest{
-					VideoId: &commonv1.VideoId{Value: r.w.VideoID}, Source: r.w.Source})
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("submitting: %w", err)
-			}
-			if err := r.update(ctx, func(w *Workflow) { w.TranscodeJob = resp.GetJob().GetId() }); err != nil {
-				return err
-			}
+	return r.submitAndWait(ctx, i, "transcode job", &r.w.TranscodeJob, func(ctx context.Context) (string, error) {
+		resp, err := r.e.clients.Transcode.Submit(ctx, &transcodev1.SubmitRequest{
+			VideoId: &commonv1.VideoId{Value: r.w.VideoID}, Source: r.w.Source})
+		return resp.GetJob().GetId(), err
+	}, func(ctx context.Context, id string) (bool, error) {
+		resp, err := r.e.clients.Transcode.Get(ctx, &transcodev1.GetRequest{JobId: id})
+		if err != nil {
+			return false, err
 		}
-		var job *transcodev1.Job
-		err := r.call(ctx, i, func(ctx context.Context) error {
-			resp, err := r.e.clients.Transcode.Get(ctx, &transcodev1.GetRequest{JobId: r.w.TranscodeJob})
-			job = resp.GetJob()
-			return err
-		})
-		switch {
-		case status.Code(err) == codes.NotFound:
-			r.e.opts.Log.Warn("the transcode service lost the job; submitting again", "video_id", r.w.VideoID, "job", r.w.TranscodeJob)
-			if err := r.update(ctx, func(w *Workflow) { w.TranscodeJob = "" }); err != nil {
-				return err
-			}
-			continue
-		case err != nil:
-			return fmt.Errorf("job %s: %w", r.w.TranscodeJob, err)
-		}
+		job := resp.GetJob()
 		switch job.GetState() {
 		case transcodev1.JobState_JOB_STATE_DONE:
 			if len(job.GetOutputs()) == 0 {
-				return fmt.Errorf("job %s is done but lists no outputs", job.GetId())
+				return false, &settledError{fmt.Errorf("done but lists no outputs")}
 			}
-			return r.update(ctx, func(w *Workflow) { w.Master, w.Outputs = job.GetMasterPlaylist(), job.GetOutputs() })
+			return true, r.update(ctx, func(w *Workflow) { w.Master, w.Outputs = job.GetMasterPlaylist(), job.GetOutputs() })
 		case transcodev1.JobState_JOB_STATE_FAILED, transcodev1.JobState_JOB_STATE_CANCELLED:
-			return fmt.Errorf("job %s %s: %s", job.GetId(), stateName(job.GetState().String(), "JOB_STATE_"), job.GetError())
+			return false, &settledError{fmt.Errorf("%s: %s", stateName(job.GetState().String(), "JOB_STATE_"), job.GetError())}
+		}
+		return false, nil
+	})
+}
+
+// settledError is a job that ended badly: the stage fails, no retry.
+type settledError struct{ err error }
+
+func (e *settledError) Error() string { return e.err.Error() }
+
+// submitAndWait starts a downstream job unless *id names one already, saves its
+// id, and polls it until poll says it is done. A job the downstream no longer
+// knows (it restarted and forgot it) is started again.
+func (r *run) submitAndWait(ctx context.Context, i int, what string, id *string,
+	submit func(ctx context.Context) (string, error), poll func(ctx context.Context, id string) (bool, error)) error {
+	for {
+		if *id == "" {
+			var started string
+			err := r.call(ctx, i, func(ctx context.Context) (err error) {
+				started, err = submit(ctx)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("starting the %s: %w", what, err)
+			}
+			if err := r.update(ctx, func(*Workflow) { *id = started }); err != nil {
+				return err
+			}
+		}
+		var done bool
+		err := r.call(ctx, i, func(ctx context.Context) (err error) {
+			done, err = poll(ctx, *id)
+			return err
+		})
+		var settled *settledError
+		switch {
+		case status.Code(err) == codes.NotFound:
+			r.e.opts.Log.Warn("the downstream lost the job; starting it again", "video_id", r.w.VideoID, "what", what, "job", *id)
+			if err := r.update(ctx, func(*Workflow) { *id = "" }); err != nil {
+				return err
+			}
+			continue
+		case errors.As(err, &settled):
+			return fmt.Errorf("%s %s %w", what, *id, settled.err)
+		case err != nil:
+			return fmt.Errorf("%s %s: %w", what, *id, err)
+		case done:
+			return nil
 		}
 		if err := sleep(ctx, r.e.opts.Poll); err != nil {
-			return fmt.Errorf("waiting for job %s (%s): %w", r.w.TranscodeJob, stateName(job.GetState().String(), "JOB_STATE_"), err)
+			return fmt.Errorf("waiting for %s %s: %w", what, *id, err)
 		}
 	}
 }
@@ -122,46 +148,20 @@ func (r *run) aitag(ctx context.Context, i int) error {
 // each is. The idempotency key makes a resumed workflow's Warm find the job it
 // started before, as long as cdnpush remembers it.
 func (r *run) cdnpush(ctx context.Context, i int) error {
-	for {
-		if r.w.WarmJob == "" {
-			var resp *cdnpushv1.WarmResponse
-			err := r.call(ctx, i, func(ctx context.Context) (err error) {
-				resp, err = r.e.clients.CDNPush.Warm(ctx, &cdnpushv1.WarmRequest{
-					Keys: r.w.Outputs, Edges: r.e.opts.Edges, IdempotencyKey: "publish-" + strconv.FormatInt(r.w.VideoID, 10) + "-" + r.w.TranscodeJob})
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("starting the warm-up: %w", err)
-			}
-			if err := r.update(ctx, func(w *Workflow) { w.WarmJob = resp.GetJobId() }); err != nil {
-				return err
-			}
-		}
-		var st *cdnpushv1.StatusResponse
-		err := r.call(ctx, i, func(ctx context.Context) (err error) {
-			st, err = r.e.clients.CDNPush.Status(ctx, &cdnpushv1.StatusRequest{JobId: r.w.WarmJob})
-			return err
-		})
+	return r.submitAndWait(ctx, i, "warm-up job", &r.w.WarmJob, func(ctx context.Context) (string, error) {
+		resp, err := r.e.clients.CDNPush.Warm(ctx, &cdnpushv1.WarmRequest{
+			Keys: r.w.Outputs, Edges: r.e.opts.Edges, IdempotencyKey: "publish-" + strconv.FormatInt(r.w.VideoID, 10) + "-" + r.w.TranscodeJob})
+		return resp.GetJobId(), err
+	}, func(ctx context.Context, id string) (bool, error) {
+		st, err := r.e.clients.CDNPush.Status(ctx, &cdnpushv1.StatusRequest{JobId: id})
 		switch {
-		case status.Code(err) == codes.NotFound:
-			r.e.opts.Log.Warn("cdnpush lost the warm-up job; starting it again", "video_id", r.w.VideoID, "job", r.w.WarmJob)
-			if err := r.update(ctx, func(w *Workflow) { w.WarmJob = "" }); err != nil {
-				return err
-			}
-			continue
 		case err != nil:
-			return fmt.Errorf("warm-up job %s: %w", r.w.WarmJob, err)
+			return false, err
+		case st.GetState() == cdnpushv1.JobState_JOB_STATE_FAILED:
+			return false, &settledError{fmt.Errorf("failed: %s", failedPairs(st.GetPairs()))}
 		}
-		switch st.GetState() {
-		case cdnpushv1.JobState_JOB_STATE_DONE:
-			return nil
-		case cdnpushv1.JobState_JOB_STATE_FAILED:
-			return fmt.Errorf("warm-up job %s failed: %s", st.GetJobId(), failedPairs(st.GetPairs()))
-		}
-		if err := sleep(ctx, r.e.opts.Poll); err != nil {
-			return fmt.Errorf("waiting for warm-up job %s: %w", r.w.WarmJob, err)
-		}
-	}
+		return st.GetState() == cdnpushv1.JobState_JOB_STATE_DONE, nil
+	})
 }
 
 // failedPairs describes the first few pairs that failed.
