@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 		return err
 	}
 
-	var embedded config.Store = config.NewMemory(0)
+	var embedded config.Store // the config center's, with -config_addr
 	if center.Center() == "" {
 		path, err := service.LocalPath("state_file", *stateFile, "orchestrator.state")
 		if err != nil {

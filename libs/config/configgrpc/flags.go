@@ -29,10 +29,13 @@ func AddFlags(fs *flag.FlagSet, withoutCenter string) *Flags {
 func (f *Flags) Center() string { return *f.addr }
 
 // Open returns the store (the config center's, or embedded when -config_addr is
-// empty) and a Client following it. close releases both.
+// empty; embedded may be nil otherwise) and a Client following it. close
+// releases both.
 func (f *Flags) Open(ctx context.Context, embedded config.Store, log *slog.Logger) (client *config.Client, store config.Store, close func(), err error) {
-	store, closeStore := embedded, embedded.Close
-	if *f.addr != "" {
+	var closeStore func() error
+	if *f.addr == "" {
+		store, closeStore = embedded, embedded.Close
+	} else {
 		conn, err := service.Dial(*f.addr)
 		if err != nil {
 			return nil, nil, nil, err

@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -275,9 +274,4 @@ func (e *Engine) startLocked(r *run) {
 		delete(e.running, r.w.VideoID)
 		e.mu.Unlock()
 	}()
-}
-
-// marshal encodes w for the store.
-func marshal(w *Workflow) ([]byte, error) {
-	return json.Marshal(w)
 }

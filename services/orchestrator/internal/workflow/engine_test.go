@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -345,7 +346,7 @@ func TestResumeTakesOnlyOrphanedOrOwnWorkflows(t *testing.T) {
 		w := newWorkflow(id, f.source, "", "", now)
 		w.Stages[0].State, w.Stages[1].State = Done, Done
 		w.TranscodeJob, w.Outputs, w.Owner, w.LeaseUntil = "j1", outputs, owner, lease
-		data, _ := marshal(w)
+		data, _ := json.Marshal(w)
 		if _, err := f.store.Put(context.Background(), "orchestrator/workflows/"+strconv.FormatInt(id, 10), data); err != nil {
 			t.Fatal(err)
 		}

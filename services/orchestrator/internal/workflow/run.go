@@ -2,8 +2,10 @@ package workflow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -49,7 +51,7 @@ func (r *run) save(ctx context.Context) error {
 func (r *run) saveLease(ctx context.Context, until time.Time) error {
 	r.mu.Lock()
 	r.w.Owner, r.w.LeaseUntil = r.e.opts.Instance, until
-	data, err := marshal(r.w)
+	data, err := json.Marshal(r.w)
 	snapshot := r.w.clone()
 	r.mu.Unlock()
 	if err != nil {
@@ -119,7 +121,7 @@ func (r *run) execute() {
 
 // finish saves a workflow's end, holding on through a short store outage (the
 // run's own context may be what ended it).
-func (r *run) finish(log interface{ Error(string, ...any) }, change func(w *Workflow)) {
+func (r *run) finish(log *slog.Logger, change func(w *Workflow)) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.e.opts.CallTimeout)
 	defer cancel()
 	if err := r.update(ctx, change); err != nil {
@@ -129,7 +131,7 @@ func (r *run) finish(log interface{ Error(string, ...any) }, change func(w *Work
 
 // release hands the workflow back, still running, to whichever instance resumes
 // it first.
-func (r *run) release(log interface{ Info(string, ...any) }) {
+func (r *run) release(log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.e.opts.CallTimeout)
 	defer cancel()
 	if r.stillMine() {
