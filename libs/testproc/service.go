@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -69,7 +70,11 @@ func LaunchService(binary, logPath string, args ...string) (*Service, error) {
 	if s.AdminAddr, err = PickAddr(); err != nil {
 		return nil, err
 	}
-	if s.Conn, err = grpc.NewClient(s.Addr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+	// The first health checks race the listener; grpc-go's default reconnect
+	// backoff (1s) would then make every start take a second.
+	fastRetry := grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{
+		BaseDelay: 10 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}, MinConnectTimeout: time.Second})
+	if s.Conn, err = grpc.NewClient(s.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()), fastRetry); err != nil {
 		return nil, err
 	}
 	health := healthpb.NewHealthClient(s.Conn)
