@@ -13,6 +13,7 @@
 package cache
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -88,13 +89,13 @@ func New(opts Options) (*Cache, error) {
 	if opts.Loader == nil {
 		return nil, errors.New("cache: Options.Loader is required")
 	}
-	setDefault(&opts.L1Size, 100_000)
-	setDefault(&opts.L1Shards, 64)
-	setDefault(&opts.WarmBacklog, 1024)
-	setDefault(&opts.L1TTL, time.Minute)
-	setDefault(&opts.L2TTL, 10*time.Minute)
-	setDefault(&opts.RedisTimeout, 50*time.Millisecond)
-	setDefault(&opts.DoubleDeleteDelay, 500*time.Millisecond)
+	opts.L1Size = cmp.Or(opts.L1Size, 100_000)
+	opts.L1Shards = cmp.Or(opts.L1Shards, 64)
+	opts.WarmBacklog = cmp.Or(opts.WarmBacklog, 1024)
+	opts.L1TTL = cmp.Or(opts.L1TTL, time.Minute)
+	opts.L2TTL = cmp.Or(opts.L2TTL, 10*time.Minute)
+	opts.RedisTimeout = cmp.Or(opts.RedisTimeout, 50*time.Millisecond)
+	opts.DoubleDeleteDelay = cmp.Or(opts.DoubleDeleteDelay, 500*time.Millisecond)
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
@@ -117,13 +118,6 @@ func New(opts Options) (*Cache, error) {
 		go c.warmLoop()
 	}
 	return c, nil
-}
-
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
 }
 
 // Get returns the value of key: from L1, else L2, else the loader (once per key

@@ -7,6 +7,7 @@
 package warm
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -96,25 +97,18 @@ func New(opts Options) *Engine {
 	if opts.Client == nil {
 		opts.Client = http.DefaultClient
 	}
-	setDefault(&opts.Concurrency, 16)
-	setDefault(&opts.Attempts, 4)
-	setDefault(&opts.BaseBackoff, 100*time.Millisecond)
-	setDefault(&opts.MaxBackoff, 5*time.Second)
-	setDefault(&opts.Timeout, 10*time.Second)
-	setDefault(&opts.Fresh, 10*time.Minute)
-	setDefault(&opts.KeepJobs, 10000)
+	opts.Concurrency = cmp.Or(opts.Concurrency, 16)
+	opts.Attempts = cmp.Or(opts.Attempts, 4)
+	opts.BaseBackoff = cmp.Or(opts.BaseBackoff, 100*time.Millisecond)
+	opts.MaxBackoff = cmp.Or(opts.MaxBackoff, 5*time.Second)
+	opts.Timeout = cmp.Or(opts.Timeout, 10*time.Second)
+	opts.Fresh = cmp.Or(opts.Fresh, 10*time.Minute)
+	opts.KeepJobs = cmp.Or(opts.KeepJobs, 10000)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	return &Engine{opts: opts, sem: make(chan struct{}, opts.Concurrency), jobs: map[string]*job{},
 		byIdemKey: map[string]string{}, warmAt: map[[2]string]time.Time{}}
-}
-
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
 }
 
 // ErrInvalid is wrapped by the errors of a request that cannot be run.

@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -84,13 +85,13 @@ func New(clients Clients, opts Options) (*Engine, error) {
 	if opts.Store == nil || opts.Instance == "" {
 		return nil, fmt.Errorf("workflow: want a store and an instance name")
 	}
-	setDefault(&opts.Prefix, "orchestrator/workflows/")
-	setDefault(&opts.Lease, 30*time.Second)
-	setDefault(&opts.CallTimeout, 10*time.Second)
-	setDefault(&opts.Attempts, 5)
-	setDefault(&opts.BaseBackoff, 200*time.Millisecond)
-	setDefault(&opts.MaxBackoff, 5*time.Second)
-	setDefault(&opts.Poll, 250*time.Millisecond)
+	opts.Prefix = cmp.Or(opts.Prefix, "orchestrator/workflows/")
+	opts.Lease = cmp.Or(opts.Lease, 30*time.Second)
+	opts.CallTimeout = cmp.Or(opts.CallTimeout, 10*time.Second)
+	opts.Attempts = cmp.Or(opts.Attempts, 5)
+	opts.BaseBackoff = cmp.Or(opts.BaseBackoff, 200*time.Millisecond)
+	opts.MaxBackoff = cmp.Or(opts.MaxBackoff, 5*time.Second)
+	opts.Poll = cmp.Or(opts.Poll, 250*time.Millisecond)
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
@@ -119,13 +120,6 @@ func New(clients Clients, opts Options) (*Engine, error) {
 	opts.Breakers = breakers
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{opts: opts, clients: clients, ctx: ctx, cancel: cancel, running: map[int64]*run{}}, nil
-}
-
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
 }
 
 func (e *Engine) key(videoID int64) string {
