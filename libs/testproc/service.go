@@ -24,6 +24,12 @@ func Runfile(t testing.TB, env string) string {
 	if rloc == "" {
 		t.Fatalf("%s is not set: the test's BUILD rule must set it to $(rlocationpath ...) of a data dependency", env)
 	}
+	return Rlocation(t, rloc)
+}
+
+// Rlocation returns the path of a data dependency from its $(rlocationpath).
+func Rlocation(t testing.TB, rloc string) string {
+	t.Helper()
 	// Bazel runs tests in a runfiles tree: RUNFILES_DIR or TEST_SRCDIR is its root.
 	root := os.Getenv("RUNFILES_DIR")
 	if root == "" {

@@ -35,10 +35,8 @@ func main() {
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	flags := flag.NewFlagSet("devstack", flag.ContinueOnError)
-	binaries := map[string]*string{}
-	for _, name := range services {
-		binaries[name] = flags.String(name, "", "the "+name+" service binary")
-	}
+	var binaries serviceFlags
+	flags.Var(&binaries, "service", "NAME=BINARY of a service to start, in start order; repeated (./bazelw run //tools/devstack sets them from services/services.bzl)")
 	ffmpegFlag := service.AddProgramFlag(flags, "ffmpeg", "ffmpeg")
 	dir := flags.String("dir", "", "where the services keep their data and logs (default: a new directory under the system's temporary directory)")
 	keep := flags.Bool("keep", false, "leave the platform running after the scenario, until interrupted")
@@ -47,16 +45,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	paths := map[string]string{}
-	for name, path := range binaries {
-		if *path == "" {
-			return fmt.Errorf("-%s: the service binary is needed (./bazelw run //tools/devstack sets it)", name)
-		}
-		abs, err := filepath.Abs(*path)
-		if err != nil {
-			return err
-		}
-		paths[name] = abs
+	if err := binaries.complete(); err != nil {
+		return err
 	}
 	ffmpeg, err := ffmpegFlag.Path()
 	if err != nil {
@@ -69,7 +59,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	fmt.Fprintf(out, "Starting the platform (data and logs in %s)\n", *dir)
-	st, err := startStack(*dir, paths, ffmpeg, out)
+	st, err := startStack(*dir, binaries, ffmpeg, out)
 	if err != nil {
 		return err
 	}
@@ -86,8 +76,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return nil
 	}
 	fmt.Fprintln(out, "\nThe platform keeps running (Ctrl-C stops it). gRPC on loopback, plaintext, health and reflection-free:")
-	for _, name := range services {
-		fmt.Fprintf(out, "  %-13s %s   (metrics, /healthz: http://%s)\n", name, st.svc[name].Addr, st.svc[name].AdminAddr)
+	for _, b := range binaries {
+		fmt.Fprintf(out, "  %-13s %s   (metrics, /healthz: http://%s)\n", b.name, st.svc[b.name].Addr, st.svc[b.name].AdminAddr)
 	}
 	fmt.Fprintf(out, "  edge          %s/<key>   (e.g. %s/%s)\n", st.edgeURL, st.edgeURL, sc.r.workflow.GetWarmedKeys()[0])
 	fmt.Fprintf(out, "  logs          %s\n", filepath.Join(*dir, "logs"))

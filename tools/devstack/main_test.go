@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -13,8 +14,10 @@ import (
 // service, the whole scenario, the summary.
 func TestScenario(t *testing.T) {
 	args := []string{"-dir=" + t.TempDir(), "-ffmpeg=" + testproc.Binary(t, "ffmpeg", "ffmpeg")}
-	for _, name := range services {
-		args = append(args, "-"+name+"="+testproc.Runfile(t, strings.ToUpper(name)+"_BINARY"))
+	// DEVSTACK_SERVICES: NAME=RLOCATIONPATH ..., from services/services.bzl.
+	for _, service := range strings.Fields(os.Getenv("DEVSTACK_SERVICES")) {
+		name, path, _ := strings.Cut(service, "=")
+		args = append(args, "-service="+name+"="+testproc.Rlocation(t, path))
 	}
 	var out bytes.Buffer
 	err := run(context.Background(), args, &out)

@@ -264,7 +264,7 @@ func (sc *scenario) chat(ctx context.Context, client danmakuv1.DanmakuServiceCli
 // print writes the summary.
 func (r *report) print(w io.Writer, st *stack) {
 	fmt.Fprintf(w, "\nSummary\n")
-	for _, name := range services {
+	for _, name := range st.order {
 		fmt.Fprintf(w, "  start %-38s %8v\n", name, st.started[name].Round(time.Millisecond))
 	}
 	for _, s := range r.steps {

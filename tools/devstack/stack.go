@@ -13,15 +13,12 @@ import (
 	"github.com/monoreel/monoreel/libs/testproc"
 )
 
-// services are the platform's services in the order they start (each after
-// those it calls).
-var services = []string{"config", "idgen", "upload", "transcode", "aitag", "cdnpush", "orchestrator", "danmaku"}
-
 // stack is the platform running on loopback: every service with its embedded
 // default, plus an HTTP origin over the transcode output and a caching edge in
 // front of it (the CDN that cdnpush warms).
 type stack struct {
 	dir      string
+	order    []string // the services, in start order
 	svc      map[string]*testproc.Service
 	started  map[string]time.Duration // how long each took to become healthy
 	edge     *edgecache.Edge
@@ -30,9 +27,9 @@ type stack struct {
 	videoDir string
 }
 
-// startStack starts everything under dir (data and logs), with binaries[name]
-// for each service and ffmpeg for transcode and aitag.
-func startStack(dir string, binaries map[string]string, ffmpeg string, log io.Writer) (*stack, error) {
+// startStack starts everything under dir (data and logs): the services in the
+// order given, ffmpeg for transcode and aitag.
+func startStack(dir string, binaries serviceFlags, ffmpeg string, log io.Writer) (*stack, error) {
 	s := &stack{dir: dir, svc: map[string]*testproc.Service{}, started: map[string]time.Duration{}, videoDir: filepath.Join(dir, "upload", "videos")}
 	hls := filepath.Join(dir, "hls")
 	for _, d := range []string{hls, filepath.Join(dir, "logs")} {
@@ -67,15 +64,16 @@ func startStack(dir string, binaries map[string]string, ffmpeg string, log io.Wr
 		case "danmaku":
 			return []string{"-config_addr=" + s.svc["config"].Addr, "-idgen_addr=" + s.svc["idgen"].Addr}
 		}
-		return nil
+		return nil // any other service: its embedded defaults
 	}
-	for _, name := range services {
-		start := time.Now()
-		svc, err := testproc.LaunchService(binaries[name], filepath.Join(dir, "logs", name+".log"), args(name)...)
+	for _, b := range binaries {
+		name, start := b.name, time.Now()
+		svc, err := testproc.LaunchService(b.path, filepath.Join(dir, "logs", name+".log"), args(name)...)
 		if err != nil {
 			s.stop()
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
+		s.order = append(s.order, name)
 		s.svc[name], s.started[name] = svc, time.Since(start)
 		fmt.Fprintf(log, "  %-13s healthy on %s in %v\n", name, svc.Addr, s.started[name].Round(time.Millisecond))
 	}
@@ -96,10 +94,8 @@ func (s *stack) serve(h http.Handler) (string, error) {
 
 // stop stops the services, last started first, and the HTTP servers.
 func (s *stack) stop() {
-	for i := len(services) - 1; i >= 0; i-- {
-		if svc := s.svc[services[i]]; svc != nil {
-			svc.Stop()
-		}
+	for i := len(s.order) - 1; i >= 0; i-- {
+		s.svc[s.order[i]].Stop()
 	}
 	for _, srv := range s.servers {
 		srv.Close()
