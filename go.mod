@@ -5,6 +5,7 @@ go 1.26.0
 // github.com/bazelbuild/buildtools is held at the commit gazelle 0.47 requires: later ones depend on
 // github.com/google/safeopen, whose BUILD files name repos of its own WORKSPACE.
 require (
+	github.com/bazelbuild/bazel-gazelle v0.47.0
 	github.com/bazelbuild/buildtools v0.0.0-20250930140053-2eb4fccefb52
 	github.com/tinylib/msgp v1.6.5
 	go.uber.org/mock v0.6.0
@@ -37,6 +38,7 @@ require (
 )
 
 require (
+	golang.org/x/tools/go/vcs v0.1.0-deprecated // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/containerd/stargz-snapshotter/estargz v0.16.3 // indirect

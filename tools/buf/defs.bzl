@@ -25,32 +25,32 @@ _CONFIG = "//:buf.yaml"
 _SCRIPT = "//tools/buf:buf_check.sh"
 
 def buf_checks(name, protos, baseline, breaking_cases = []):
-    """Defines :lint, :breaking, :breaking_selftest (tests) and :update_baseline.
+    """Defines :lint, :breaking, :breaking_selftest (tests), :update_baseline and `name`.
 
     Args:
-      name: name of the target holding the .proto files.
+      name: the test_suite of the checks (the target the module graph starts from).
       protos: every proto_library to check.
       baseline: the committed buf image (text format) the breaking check compares with.
       breaking_cases: [file, sed expression, comma-separated words] triples:
         :breaking_selftest applies each to a copy and requires the breaking
         check to fail with a message naming every word.
     """
-    _proto_sources(name = name, protos = protos)
+    sources = name + "_sources"
+    _proto_sources(name = sources, protos = protos)
     args = [
         "$(rootpath %s)" % _BUF,
         "$(rootpath %s)" % _CONFIG,
         "$(rootpath %s)" % baseline,
-        "$(rootpaths :%s)" % name,
+        "$(rootpaths :%s)" % sources,
     ]
-    data = [_BUF, _CONFIG, baseline, ":" + name]
+    data = [_BUF, _CONFIG, baseline, ":" + sources]
+    tests = [":lint", ":breaking"]
     for mode in ["lint", "breaking"]:
         sh_test(
             name = mode,
             srcs = [_SCRIPT],
             args = [mode] + args,
             data = data,
-            # The module graph (tools/depgraph) starts from the tests.
-            visibility = ["//tools/depgraph:__pkg__"],
         )
     if breaking_cases:
         cases = []
@@ -61,8 +61,14 @@ def buf_checks(name, protos, baseline, breaking_cases = []):
             srcs = [_SCRIPT],
             args = ["selftest"] + args + ["--"] + ["'%s'" % c for c in cases],
             data = data,
-            visibility = ["//tools/depgraph:__pkg__"],
         )
+        tests.append(":breaking_selftest")
+    native.test_suite(
+        name = name,
+        tests = tests,
+        # The module graph (tools/depgraph) starts from it.
+        visibility = ["//tools/depgraph:__pkg__"],
+    )
     sh_binary(
         name = "update_baseline",
         srcs = [_SCRIPT],

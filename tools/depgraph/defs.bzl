@@ -49,7 +49,9 @@ depgraph_aspect = aspect(
 )
 
 def _module_graph_impl(ctx):
-    records = depset(transitive = [root[DepgraphInfo].records for root in ctx.attr.roots])
+    # Some native rules (platform, ...) do not take aspects: they depend on
+    # nothing of this repository's modules anyway.
+    records = depset(transitive = [root[DepgraphInfo].records for root in ctx.attr.roots if DepgraphInfo in root])
     out = ctx.actions.declare_file(ctx.label.name + ".graph")
     args = ctx.actions.args()
     args.set_param_file_format("multiline")

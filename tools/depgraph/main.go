@@ -9,10 +9,9 @@
 //	why A B                       every module path from A to B, with the labels
 //	explain                       every module, its tags and what it may depend on
 //	baseline                      the current violations, to freeze in a baseline file
-//	coverage [--workspace=DIR]    fail if a package under libs/, services/ or proto/
-//	                              is missing from the graph (its roots are stale)
 //
-// Under `bazel run`, the graph and rules default to the repo's (see BUILD.bazel).
+// Under `bazel run`, the graph and rules default to the repo's (see BUILD.bazel):
+// every target of the repository, listed by gazelle (tools/depgraph/gazelle).
 package main
 
 import (
@@ -20,7 +19,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,7 +63,7 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	if flags.NArg() == 0 {
-		return fmt.Errorf("no command: want check, graph, why, explain, baseline or coverage")
+		return fmt.Errorf("no command: want check, graph, why, explain or baseline")
 	}
 	in, err := load(*graphFile, *rulesFile, *baselineFile, *today)
 	if err != nil {
@@ -82,15 +80,13 @@ func run(args []string, stdout io.Writer) error {
 		return cmdWhy(in, rest, stdout)
 	case "explain":
 		return cmdExplain(in, stdout)
-	case "coverage":
-		return cmdCoverage(in, rest, stdout)
 	case "baseline":
 		for _, v := range in.report.Violations {
 			fmt.Fprintln(stdout, v.Key())
 		}
 		return nil
 	}
-	return fmt.Errorf("unknown command %q: want check, graph, why, explain, baseline or coverage", command)
+	return fmt.Errorf("unknown command %q: want check, graph, why, explain or baseline", command)
 }
 
 func load(graphFile, rulesFile, baselineFile, today string) (*inputs, error) {
@@ -250,72 +246,4 @@ func cmdExplain(in *inputs, stdout io.Writer) error {
 		}
 	}
 	return nil
-}
-
-// cmdCoverage checks that the graph's roots reach every package of the modules the
-// rules govern, so a new package cannot slip past the check unseen.
-func cmdCoverage(in *inputs, args []string, stdout io.Writer) error {
-	flags := flag.NewFlagSet("coverage", flag.ContinueOnError)
-	workspace := flags.String("workspace", "", "the workspace root to walk (default: the one the rules file is in)")
-	if err := flags.Parse(args); err != nil {
-		return err
-	}
-	if *workspace == "" {
-		root, err := workspaceOf(in.rulesFile)
-		if err != nil {
-			return err
-		}
-		*workspace = root
-	}
-	seen := map[string]bool{}
-	for _, label := range in.g.Labels {
-		seen[graph.Package(label)] = true
-	}
-	var missing []string
-	for _, top := range []string{"libs", "services", "proto"} {
-		err := filepath.WalkDir(filepath.Join(*workspace, top), func(path string, d os.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() || (d.Name() != "BUILD.bazel" && d.Name() != "BUILD") {
-				return nil
-			}
-			pkg, err := filepath.Rel(*workspace, filepath.Dir(path))
-			if err != nil {
-				return err
-			}
-			if pkg = filepath.ToSlash(pkg); !seen[pkg] {
-				missing = append(missing, "//"+pkg)
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	}
-	for _, pkg := range missing {
-		fmt.Fprintf(stdout, "depgraph: package %s is not in the checked graph: add one of its targets to the roots of //tools/depgraph:repo\n", pkg)
-	}
-	if len(missing) > 0 {
-		return errFailed
-	}
-	fmt.Fprintf(stdout, "depgraph: coverage ok: every package under libs/, services/ and proto/ is in the graph\n")
-	return nil
-}
-
-// workspaceOf finds the source workspace a file really lives in (through the
-// runfiles symlinks of a test): the nearest directory above it with MODULE.bazel.
-func workspaceOf(file string) (string, error) {
-	real, err := filepath.EvalSymlinks(file)
-	if err != nil {
-		return "", err
-	}
-	for dir := filepath.Dir(real); ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "MODULE.bazel")); err == nil {
-			return dir, nil
-		}
-		if dir == filepath.Dir(dir) {
-			return "", fmt.Errorf("no MODULE.bazel above %s: pass --workspace", real)
-		}
-	}
 }
