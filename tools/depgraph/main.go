@@ -6,6 +6,8 @@
 //
 //	check [--format=text|sarif]   fail (exit 1) on violations, cycles, bad exceptions
 //	graph [--format=dot|svg|json] [-o FILE]
+//	uptodate SVG                  fail unless SVG (made by graph --format=svg) shows
+//	                              the current graph
 //	why A B                       every module path from A to B, with the labels
 //	explain                       every module, its tags and what it may depend on
 //	baseline                      the current violations, to freeze in a baseline file
@@ -15,6 +17,8 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -63,7 +67,7 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	if flags.NArg() == 0 {
-		return fmt.Errorf("no command: want check, graph, why, explain or baseline")
+		return fmt.Errorf("no command: want check, graph, uptodate, why, explain or baseline")
 	}
 	in, err := load(*graphFile, *rulesFile, *baselineFile, *today)
 	if err != nil {
@@ -76,6 +80,8 @@ func run(args []string, stdout io.Writer) error {
 		return cmdCheck(in, rest, stdout)
 	case "graph":
 		return cmdGraph(in, rest, stdout)
+	case "uptodate":
+		return cmdUpToDate(in, rest, stdout)
 	case "why":
 		return cmdWhy(in, rest, stdout)
 	case "explain":
@@ -86,7 +92,7 @@ func run(args []string, stdout io.Writer) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("unknown command %q: want check, graph, why, explain or baseline", command)
+	return fmt.Errorf("unknown command %q: want check, graph, uptodate, why, explain or baseline", command)
 }
 
 func load(graphFile, rulesFile, baselineFile, today string) (*inputs, error) {
@@ -185,6 +191,30 @@ func cmdGraph(in *inputs, args []string, stdout io.Writer) error {
 		return render.JSON(w, in.g, in.m, in.rules, in.report)
 	}
 	return fmt.Errorf("graph --format=%q: want dot, svg or json", *format)
+}
+
+// cmdUpToDate compares the DOT source an SVG was drawn from with the current
+// graph's, so a picture that no longer shows the graph fails a test.
+func cmdUpToDate(in *inputs, args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return fmt.Errorf("want: uptodate SVG")
+	}
+	svg, err := os.ReadFile(args[0])
+	if err != nil {
+		return err
+	}
+	var dot bytes.Buffer
+	if err := render.DOT(&dot, in.m, in.rules, in.report); err != nil {
+		return err
+	}
+	recorded, ok := render.RecordedDigest(svg)
+	if current := render.SourceDigest(dot.Bytes()); !ok || recorded != current {
+		fmt.Fprintf(stdout, "depgraph: %s does not show the current module graph (it was drawn from %s, the graph is %s): run ./bazelw run //tools/depgraph:update_picture\n",
+			args[0], cmp.Or(recorded, "an unknown source"), current)
+		return errFailed
+	}
+	fmt.Fprintf(stdout, "depgraph: %s shows the current module graph\n", args[0])
+	return nil
 }
 
 func cmdWhy(in *inputs, args []string, stdout io.Writer) error {

@@ -102,3 +102,32 @@ func TestBadInputsNameTheProblem(t *testing.T) {
 		}
 	}
 }
+
+// TestUpToDate: a picture drawn from the graph passes; drawn from another
+// graph, or not by depgraph at all, it fails and says how to redraw it.
+func TestUpToDate(t *testing.T) {
+	flags := writeFixture(t)
+	dir := t.TempDir()
+	fresh, stale, foreign := filepath.Join(dir, "fresh.svg"), filepath.Join(dir, "stale.svg"), filepath.Join(dir, "foreign.svg")
+	if _, err := runCLI(t, append(flags, "graph", "--format=svg", "-o", fresh)...); err != nil {
+		t.Fatal(err)
+	}
+	svg, err := os.ReadFile(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, data := range map[string]string{stale: strings.Replace(string(svg), "DOT source sha256:", "DOT source sha256:0", 1), foreign: "<svg/>"} {
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := runCLI(t, append(flags, "uptodate", fresh)...); err != nil {
+		t.Errorf("uptodate on a fresh picture: %v\n%s", err, out)
+	}
+	for _, path := range []string{stale, foreign} {
+		out, err := runCLI(t, append(flags, "uptodate", path)...)
+		if !errors.Is(err, errFailed) || !strings.Contains(out, "run ./bazelw run //tools/depgraph:update_picture") {
+			t.Errorf("uptodate on %s = %v, output:\n%s", filepath.Base(path), err, out)
+		}
+	}
+}

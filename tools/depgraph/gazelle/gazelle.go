@@ -144,14 +144,13 @@ func (l *depgraphLang) packageRoots(args language.GenerateArgs) []string {
 		rules = append(rules, args.File.Rules...)
 	}
 	rules = append(rules, args.OtherGen...)
-	include, exclude := map[string]bool{}, map[string]bool{}
+	exclude := map[string]bool{}
+	if args.Rel == l.graph.Pkg {
+		exclude = graphUsers(rules, l.graph.Name)
+	}
+	include := map[string]bool{}
 	for _, r := range rules {
-		name := r.Name()
-		switch {
-		case name == "" || deleted[name] == r.Kind():
-		case args.Rel == l.graph.Pkg && (name == l.graph.Name || l.uses(r)):
-			exclude[name] = true
-		case l.visible(r, args.Rel, defaultVisibility):
+		if name := r.Name(); name != "" && deleted[name] != r.Kind() && l.visible(r, args.Rel, defaultVisibility) {
 			include[name] = true
 		}
 	}
@@ -200,9 +199,26 @@ func (l *depgraphLang) visible(r *rule.Rule, pkg string, defaultVisibility []str
 	return false
 }
 
-// uses says whether r names the graph in an attribute (":repo",
-// "$(rootpath :repo)", "//tools/depgraph:repo").
-func (l *depgraphLang) uses(r *rule.Rule) bool {
+// graphUsers are the graph rule and the rules of its package that use it,
+// directly or through one another (":repo", "$(rootpath :repo)", ...): as
+// roots they would make a cycle.
+func graphUsers(rules []*rule.Rule, graph string) map[string]bool {
+	users := map[string]bool{graph: true}
+	for grew := true; grew; {
+		grew = false
+		for _, r := range rules {
+			if !users[r.Name()] && mentions(r, users) {
+				users[r.Name()] = true
+				grew = true
+			}
+		}
+	}
+	return users
+}
+
+// mentions says whether an attribute of r names one of the package's targets
+// in names by a label.
+func mentions(r *rule.Rule, names map[string]bool) bool {
 	found := false
 	for _, key := range r.AttrKeys() {
 		bzl.Walk(r.Attr(key), func(x bzl.Expr, _ []bzl.Expr) {
@@ -211,8 +227,7 @@ func (l *depgraphLang) uses(r *rule.Rule) bool {
 				return
 			}
 			for _, field := range strings.FieldsFunc(s.Value, func(c rune) bool { return strings.ContainsRune(" ()", c) }) {
-				if lbl, err := label.Parse(field); err == nil && lbl.Repo == "" && lbl.Name == l.graph.Name &&
-					(lbl.Relative || lbl.Pkg == l.graph.Pkg) {
+				if lbl, err := label.Parse(field); err == nil && lbl.Relative && names[lbl.Name] {
 					found = true
 				}
 			}

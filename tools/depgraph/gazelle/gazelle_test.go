@@ -32,6 +32,8 @@ go_library(name = "s_lib", visibility = ["//visibility:private"])
 module_graph(name = "repo", roots = ["//old:x"])
 go_binary(name = "depgraph", data = [":repo"])
 sh_test(name = "check", args = ["$(rootpath :repo)"])
+genrule(name = "picture", srcs = [":repo"])
+sh_binary(name = "update_picture", data = [":picture"])
 go_library(name = "depgraph_lib")
 `,
 }

@@ -4,6 +4,8 @@ package render
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -74,7 +76,8 @@ func DOT(w io.Writer, m *graph.Modules, rs *rules.Rules, report *check.Report) e
 	return err
 }
 
-// SVG renders the DOT graph with graphviz's dot.
+// SVG renders the DOT graph with graphviz's dot, and records the digest of the
+// DOT source in a comment at the end (see SourceDigest).
 func SVG(w io.Writer, m *graph.Modules, rs *rules.Rules, report *check.Report) error {
 	dot, err := exec.LookPath("dot")
 	if err != nil {
@@ -84,6 +87,7 @@ func SVG(w io.Writer, m *graph.Modules, rs *rules.Rules, report *check.Report) e
 	if err := DOT(&src, m, rs, report); err != nil {
 		return err
 	}
+	digest := SourceDigest(src.Bytes())
 	cmd := exec.Command(dot, "-Tsvg")
 	cmd.Stdin = &src
 	cmd.Stdout = w
@@ -92,7 +96,33 @@ func SVG(w io.Writer, m *graph.Modules, rs *rules.Rules, report *check.Report) e
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("dot -Tsvg: %w: %s", err, stderr.String())
 	}
-	return nil
+	_, err = fmt.Fprintf(w, "%s%s -->\n", digestComment, digest)
+	return err
+}
+
+// digestComment starts the comment in which an SVG records its DOT source.
+const digestComment = "<!-- depgraph DOT source "
+
+// SourceDigest names a DOT source. An SVG records the digest of the source it
+// was drawn from, so whether a committed picture shows the current graph can be
+// checked without graphviz, whose output varies between its versions.
+func SourceDigest(dot []byte) string {
+	sum := sha256.Sum256(dot)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// RecordedDigest returns the source digest an SVG made by SVG records.
+func RecordedDigest(svg []byte) (string, bool) {
+	i := bytes.LastIndex(svg, []byte(digestComment))
+	if i < 0 {
+		return "", false
+	}
+	rest := svg[i+len(digestComment):]
+	end := bytes.Index(rest, []byte(" -->"))
+	if end < 0 {
+		return "", false
+	}
+	return string(rest[:end]), true
 }
 
 type jsonModule struct {

@@ -62,6 +62,13 @@ func TestSVGWithGraphviz(t *testing.T) {
 	if !strings.Contains(svg, "<svg") || !strings.Contains(svg, "services/b") || !strings.Contains(svg, `stroke="red"`) {
 		t.Errorf("SVG lacks the graph or its red edge:\n%.2000s", svg)
 	}
+	var dot bytes.Buffer
+	if err := DOT(&dot, m, rs, report); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := RecordedDigest(out.Bytes()); !ok || got != SourceDigest(dot.Bytes()) {
+		t.Errorf("SVG records source %q (%v), want %q", got, ok, SourceDigest(dot.Bytes()))
+	}
 }
 
 func TestJSON(t *testing.T) {
