@@ -1,8 +1,11 @@
 """multi_platform_binaries: build binaries for several platforms in one invocation.
 
 A 1:N split transition on --platforms builds each binary once per platform; the
-outputs are named <binary>_<platform> so they can sit side by side in a release.
+outputs are named <binary>_<platform> so they can sit side by side in a release,
+each with a build ID of its own (tools/buildid).
 """
+
+load("//tools/buildid:defs.bzl", "BUILD_ID_ATTRS", "set_build_id")
 
 # Every platform of platforms/BUILD.bazel: what a release covers.
 ALL_PLATFORMS = [
@@ -37,18 +40,25 @@ def _multi_platform_binaries_impl(ctx):
         for binary in binaries:
             executable = binary[DefaultInfo].files_to_run.executable
             out = ctx.actions.declare_file("{}/{}_{}".format(ctx.label.name, binary.label.name, platform))
-            ctx.actions.symlink(output = out, target_file = executable)
+            if ctx.attr.build_id:
+                set_build_id(ctx, executable, out)
+            else:
+                ctx.actions.symlink(output = out, target_file = executable)
             outputs.append(out)
     return [DefaultInfo(files = depset(outputs))]
 
 multi_platform_binaries = rule(
     implementation = _multi_platform_binaries_impl,
     doc = "Builds every binary for every platform; outputs are <name>/<binary>_<platform>.",
-    attrs = {
+    attrs = BUILD_ID_ATTRS | {
         "binaries": attr.label_list(
             cfg = split_by_platform,
             mandatory = True,
             doc = "Executable targets to build for each platform.",
+        ),
+        "build_id": attr.bool(
+            default = True,
+            doc = "Give each output a build ID of its own; False: the linker's output as it is.",
         ),
         "platforms": attr.label_list(
             default = ALL_PLATFORMS,

@@ -13,6 +13,7 @@ Stamped builds (--config=release) label images with the source revision.
 """
 
 load("//platforms:multi_platform.bzl", "LINUX_PLATFORMS", "split_by_platform")
+load("//tools/buildid:defs.bzl", "BUILD_ID_ATTRS", "set_build_id")
 
 _OCIBUILD = Label("//tools/image/ocibuild")
 _OCIPUSH = Label("//tools/image/ocipush")
@@ -29,7 +30,8 @@ def _go_image_impl(ctx):
     args.add_all(ctx.attr.ports, before_each = "--port")
     inputs = [ctx.file._zoneinfo]
     for platform, binary in sorted(ctx.split_attr.binary.items()):
-        executable = binary[DefaultInfo].files_to_run.executable
+        executable = ctx.actions.declare_file("%s_%s/%s" % (ctx.label.name, platform, ctx.attr.service))
+        set_build_id(ctx, binary[DefaultInfo].files_to_run.executable, executable)
         args.add("--binary", "%s=%s" % (platform.replace("_", "/"), executable.path))
         inputs.append(executable)
     if ctx.attr.stamp:
@@ -61,7 +63,7 @@ ImageInfo = provider(
 
 _go_image = rule(
     implementation = _go_image_impl,
-    attrs = {
+    attrs = BUILD_ID_ATTRS | {
         # Not executable = True: Bazel 7 crashes on executable split attributes.
         "binary": attr.label(mandatory = True, cfg = split_by_platform),
         "platforms": attr.label_list(default = LINUX_PLATFORMS),
