@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -47,103 +48,142 @@ func main() { service.Main("orchestrator", run) }
 // with the gRPC address once the server accepts calls.
 func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Addr)) error {
 	flags := flag.NewFlagSet("orchestrator", flag.ContinueOnError)
-	common := service.AddFlags(flags, 9700)
-	center := configgrpc.AddFlags(flags, "workflows and breaker rules in the embedded store (-state_file)")
-	stateFile := flags.String("state_file", "", "the embedded store's file (default: monoreel/orchestrator.state in the user cache dir)")
-	transcodeAddr := flags.String("transcode_addr", "localhost:9500", "the transcode service")
-	aitagAddr := flags.String("aitag_addr", "localhost:9600", "the aitag service")
-	cdnpushAddr := flags.String("cdnpush_addr", "localhost:9400", "the cdnpush service")
-	videosDir := flags.String("videos_dir", "", "where completed uploads are (the upload service's -data_dir/videos), for Publish requests naming no source")
-	edges := flags.String("edges", "", "comma-separated edge base URLs to warm; empty: cdnpush's own")
-	instance := flags.String("instance", "", "this instance's name, unique among instances sharing the store (default: host name and -listen)")
-	lease := flags.Duration("lease", 30*time.Second, "how long a silent instance keeps its workflows before another takes them over")
-	prefix := flags.String("workflow_prefix", "orchestrator/workflows/", "store keys of the workflows")
-	rulesPrefix := flags.String("breaker_prefix", "orchestrator/breaker/", "config keys of the downstreams' breaker rules (<prefix>transcode, aitag, cdnpush)")
-	callTimeout := flags.Duration("call_timeout", 10*time.Second, "per downstream call")
-	deadlines := map[string]*time.Duration{}
-	for _, stage := range workflow.Stages {
-		deadlines[stage] = flags.Duration(stage+"_deadline", workflow.DefaultDeadlines[stage], "the longest the "+stage+" stage may run")
-	}
+	s := addFlags(flags)
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	if common.ShowVersion(stdout, "orchestrator", version) {
+	if s.common.ShowVersion(stdout, "orchestrator", version) {
 		return nil
 	}
-	if *instance == "" {
+	if s.instance == "" {
 		host, err := os.Hostname()
 		if err != nil {
 			return fmt.Errorf("no -instance and no host name: %w", err)
 		}
-		*instance = host + common.Listen
+		s.instance = host + s.common.Listen
 	}
-	svc, err := service.New("orchestrator", common, stdout)
+	svc, err := service.New("orchestrator", s.common, stdout)
 	if err != nil {
 		return err
 	}
-
-	var embedded config.Store // the config center's, with -config_addr
-	if center.Center() == "" {
-		path, err := service.LocalPath("state_file", *stateFile, "orchestrator.state")
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return err
-		}
-		if embedded, err = config.OpenFile(path, 0); err != nil {
-			return err
-		}
-		svc.Log.Info("embedded store", "state_file", path)
-	}
-	cfg, store, closeConfig, err := center.Open(ctx, embedded, svc.Log)
+	cfg, store, closeConfig, err := s.openStore(ctx, svc.Log)
 	if err != nil {
 		return err
 	}
 	defer closeConfig()
-
-	dial := func(flag, addr string) *grpc.ClientConn {
-		conn, dialErr := service.Dial(addr)
-		if dialErr != nil && err == nil {
-			err = fmt.Errorf("-%s: %w", flag, dialErr)
-		}
-		return conn
-	}
-	transcodeConn, aitagConn, cdnpushConn := dial("transcode_addr", *transcodeAddr), dial("aitag_addr", *aitagAddr), dial("cdnpush_addr", *cdnpushAddr)
-	for _, conn := range []*grpc.ClientConn{transcodeConn, aitagConn, cdnpushConn} {
-		if conn != nil {
-			defer conn.Close()
-		}
-	}
+	clients, closeClients, err := s.dialDownstreams()
 	if err != nil {
 		return err
 	}
-	clients := workflow.Clients{
-		Transcode: transcodev1.NewTranscodeServiceClient(transcodeConn),
-		AITag:     aitagv1.NewAITagServiceClient(aitagConn),
-		CDNPush:   cdnpushv1.NewCDNPushServiceClient(cdnpushConn),
-	}
-	opts := workflow.Options{
-		Store: store, Prefix: *prefix, Instance: *instance, Lease: *lease, CallTimeout: *callTimeout,
-		VideosDir: *videosDir, Log: svc.Log, Deadlines: map[string]time.Duration{},
-	}
-	for stage, d := range deadlines {
-		opts.Deadlines[stage] = *d
-	}
-	if *edges != "" {
-		opts.Edges = strings.Split(*edges, ",")
-	}
-	engine, err := workflow.New(clients, opts)
+	defer closeClients()
+	engine, err := workflow.New(clients, s.engineOptions(store, svc.Log))
 	if err != nil {
 		return err
 	}
 	defer engine.Stop()
 	background, stopBackground := context.WithCancel(ctx)
 	defer stopBackground()
-	go workflow.FollowRules(background, cfg, *rulesPrefix, engine.Breakers(), svc.Log)
+	go workflow.FollowRules(background, cfg, s.rulesPrefix, engine.Breakers(), svc.Log)
 	go engine.Follow(background)
 
-	svc.Log.Info("orchestrating", "instance", *instance, "transcode", *transcodeAddr, "aitag", *aitagAddr, "cdnpush", *cdnpushAddr)
+	svc.Log.Info("orchestrating", "instance", s.instance, "transcode", s.transcodeAddr, "aitag", s.aitagAddr, "cdnpush", s.cdnpushAddr)
 	orchestratorv1.RegisterOrchestratorServiceServer(svc.Server, server.New(engine))
 	return svc.Run(ctx, ready)
+}
+
+// settings are the orchestrator's flags: libs/service's, the config center's and
+// its own.
+type settings struct {
+	common                                          *service.Flags
+	center                                          *configgrpc.Flags
+	stateFile                                       string
+	transcodeAddr, aitagAddr, cdnpushAddr           string
+	videosDir, edges, instance, prefix, rulesPrefix string
+	lease, callTimeout                              time.Duration
+	deadlines                                       map[string]*time.Duration
+}
+
+func addFlags(flags *flag.FlagSet) *settings {
+	s := &settings{
+		common:    service.AddFlags(flags, 9700),
+		center:    configgrpc.AddFlags(flags, "workflows and breaker rules in the embedded store (-state_file)"),
+		deadlines: map[string]*time.Duration{},
+	}
+	flags.StringVar(&s.stateFile, "state_file", "", "the embedded store's file (default: monoreel/orchestrator.state in the user cache dir)")
+	flags.StringVar(&s.transcodeAddr, "transcode_addr", "localhost:9500", "the transcode service")
+	flags.StringVar(&s.aitagAddr, "aitag_addr", "localhost:9600", "the aitag service")
+	flags.StringVar(&s.cdnpushAddr, "cdnpush_addr", "localhost:9400", "the cdnpush service")
+	flags.StringVar(&s.videosDir, "videos_dir", "", "where completed uploads are (the upload service's -data_dir/videos), for Publish requests naming no source")
+	flags.StringVar(&s.edges, "edges", "", "comma-separated edge base URLs to warm; empty: cdnpush's own")
+	flags.StringVar(&s.instance, "instance", "", "this instance's name, unique among instances sharing the store (default: host name and -listen)")
+	flags.DurationVar(&s.lease, "lease", 30*time.Second, "how long a silent instance keeps its workflows before another takes them over")
+	flags.StringVar(&s.prefix, "workflow_prefix", "orchestrator/workflows/", "store keys of the workflows")
+	flags.StringVar(&s.rulesPrefix, "breaker_prefix", "orchestrator/breaker/", "config keys of the downstreams' breaker rules (<prefix>transcode, aitag, cdnpush)")
+	flags.DurationVar(&s.callTimeout, "call_timeout", 10*time.Second, "per downstream call")
+	for _, stage := range workflow.Stages {
+		s.deadlines[stage] = flags.Duration(stage+"_deadline", workflow.DefaultDeadlines[stage], "the longest the "+stage+" stage may run")
+	}
+	return s
+}
+
+// openStore opens the config center named by -config_addr, or else the embedded
+// store in -state_file: workflows are never kept only in memory.
+func (s *settings) openStore(ctx context.Context, log *slog.Logger) (*config.Client, config.Store, func(), error) {
+	var embedded config.Store // the config center's, with -config_addr
+	if s.center.Center() == "" {
+		path, err := service.LocalPath("state_file", s.stateFile, "orchestrator.state")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, nil, nil, err
+		}
+		if embedded, err = config.OpenFile(path, 0); err != nil {
+			return nil, nil, nil, err
+		}
+		log.Info("embedded store", "state_file", path)
+	}
+	return s.center.Open(ctx, embedded, log)
+}
+
+// dialDownstreams returns the clients of the services the workflows call, and a
+// function closing their connections.
+func (s *settings) dialDownstreams() (workflow.Clients, func(), error) {
+	var conns []*grpc.ClientConn
+	closeAll := func() {
+		for _, conn := range conns {
+			conn.Close()
+		}
+	}
+	for _, d := range []struct{ flag, addr string }{
+		{"transcode_addr", s.transcodeAddr},
+		{"aitag_addr", s.aitagAddr},
+		{"cdnpush_addr", s.cdnpushAddr},
+	} {
+		conn, err := service.Dial(d.addr)
+		if err != nil {
+			closeAll()
+			return workflow.Clients{}, nil, fmt.Errorf("-%s: %w", d.flag, err)
+		}
+		conns = append(conns, conn)
+	}
+	return workflow.Clients{
+		Transcode: transcodev1.NewTranscodeServiceClient(conns[0]),
+		AITag:     aitagv1.NewAITagServiceClient(conns[1]),
+		CDNPush:   cdnpushv1.NewCDNPushServiceClient(conns[2]),
+	}, closeAll, nil
+}
+
+func (s *settings) engineOptions(store config.Store, log *slog.Logger) workflow.Options {
+	opts := workflow.Options{
+		Store: store, Prefix: s.prefix, Instance: s.instance, Lease: s.lease, CallTimeout: s.callTimeout,
+		VideosDir: s.videosDir, Log: log, Deadlines: map[string]time.Duration{},
+	}
+	for stage, d := range s.deadlines {
+		opts.Deadlines[stage] = *d
+	}
+	if s.edges != "" {
+		opts.Edges = strings.Split(s.edges, ",")
+	}
+	return opts
 }

@@ -92,28 +92,63 @@ type checker struct {
 	faultTargets    []string // steps 5-7: smaller, each step is a clean build
 	cachediffBin    string
 	cache           *buildrun.Cache
+	// Output bases A and B, and the copy of the checkout B builds from.
+	baseA, baseB, copyB string
 }
 
+// all runs the steps of the package comment in order: each builds on the state
+// the ones before leave (B reads what A uploaded; 4-7 reuse B's output base).
 func (c *checker) all() error {
 	if err := c.startCache(); err != nil {
 		return err
 	}
-	baseA, baseB := filepath.Join(c.work, "output-A"), filepath.Join(c.work, "output-B")
-	copyB := filepath.Join(c.work, "checkout-B")
-
-	step("1. clean build into output base A, uploading to the empty cache")
-	a, err := c.bazel(c.workspace, baseA, "build", append([]string{"--remote_upload_local_results"}, c.targets...)...)
+	c.baseA, c.baseB = filepath.Join(c.work, "output-A"), filepath.Join(c.work, "output-B")
+	c.copyB = filepath.Join(c.work, "checkout-B")
+	a, err := c.buildA()
 	if err != nil {
 		return err
 	}
-	fmt.Printf("   %s\n", a.Summary)
-	printCacheWarnings(a)
-
-	step("2. clean build into output base B, from a copy of the checkout at " + copyB)
-	if err := buildrun.CopyCheckout(c.workspace, copyB); err != nil {
+	if err := c.buildB(a); err != nil {
 		return err
 	}
-	b, err := c.bazel(copyB, baseB, "build", append([]string{"--remote_upload_local_results"}, c.targets...)...)
+	if err := c.compareAB(); err != nil {
+		return err
+	}
+	if err := c.plantedMiss(); err != nil {
+		return err
+	}
+	if err := c.cacheGoesAway(); err != nil {
+		return err
+	}
+	if err := c.corruptCache(); err != nil {
+		return err
+	}
+	if err := c.access(); err != nil {
+		return err
+	}
+	step("all checks passed")
+	return nil
+}
+
+// buildA is step 1; B's misses are explained against its execution log.
+func (c *checker) buildA() (buildrun.Result, error) {
+	step("1. clean build into output base A, uploading to the empty cache")
+	a, err := c.bazel(c.workspace, c.baseA, "build", append([]string{"--remote_upload_local_results"}, c.targets...)...)
+	if err != nil {
+		return a, err
+	}
+	fmt.Printf("   %s\n", a.Summary)
+	printCacheWarnings(a)
+	return a, nil
+}
+
+// buildB is step 2: every cacheable action of B must hit what A uploaded.
+func (c *checker) buildB(a buildrun.Result) error {
+	step("2. clean build into output base B, from a copy of the checkout at " + c.copyB)
+	if err := buildrun.CopyCheckout(c.workspace, c.copyB); err != nil {
+		return err
+	}
+	b, err := c.bazel(c.copyB, c.baseB, "build", append([]string{"--remote_upload_local_results"}, c.targets...)...)
 	if err != nil {
 		return err
 	}
@@ -123,21 +158,29 @@ func (c *checker) all() error {
 		return fmt.Errorf("%d cacheable actions missed the cache in B: a non-hermetic action. cachediff %s %s says:\n%s",
 			b.Cacheable()-b.Hits, a.ExecLog, b.ExecLog, c.cachediff(a.ExecLog, b.ExecLog))
 	}
+	return nil
+}
 
+// compareAB is step 3.
+func (c *checker) compareAB() error {
 	step("3. outputs of A and B, byte for byte")
-	n, err := c.compareOutputs(c.workspace, baseA, copyB, baseB, c.targets)
+	n, err := c.compareOutputs(c.workspace, c.baseA, c.copyB, c.baseB, c.targets)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("   %d output files identical\n", n)
+	return nil
+}
 
+// plantedMiss is step 4: a miss must be caught, and cachediff must name its cause.
+func (c *checker) plantedMiss() error {
 	step("4. a planted non-hermetic action: the misses it causes, explained by cachediff")
 	planted := []string{"//tools/cachediff/testdata:planted"}
-	pa, err := c.bazel(c.workspace, baseA, "build", append([]string{"--remote_upload_local_results"}, planted...)...)
+	pa, err := c.bazel(c.workspace, c.baseA, "build", append([]string{"--remote_upload_local_results"}, planted...)...)
 	if err != nil {
 		return err
 	}
-	pb, err := c.bazel(copyB, baseB, "build", planted...)
+	pb, err := c.bazel(c.copyB, c.baseB, "build", planted...)
 	if err != nil {
 		return err
 	}
@@ -150,12 +193,16 @@ func (c *checker) all() error {
 		return fmt.Errorf("cachediff did not name the planted //tools/cachediff/testdata:now first:\n%s", report)
 	}
 	fmt.Printf("   B: %s\n   cachediff's first culprit: %s\n", pb.Summary, culprit)
+	return nil
+}
 
+// cacheGoesAway is step 5; it leaves the cache running again.
+func (c *checker) cacheGoesAway() error {
 	step("5. the cache goes away in the middle of a clean build")
-	if _, err := c.bazel(copyB, baseB, "clean"); err != nil {
+	if _, err := c.bazel(c.copyB, c.baseB, "clean"); err != nil {
 		return err
 	}
-	fault, err := c.bazelWhile(copyB, baseB, func() { c.stopCache() }, "build", c.faultTargets...)
+	fault, err := c.bazelWhile(c.copyB, c.baseB, func() { c.stopCache() }, "build", c.faultTargets...)
 	if err != nil {
 		return fmt.Errorf("the build failed when the cache went away: %w", err)
 	}
@@ -164,19 +211,20 @@ func (c *checker) all() error {
 		return fmt.Errorf("the build survived the cache going away but printed no remote cache warning:\n%s", buildrun.Tail(fault.Output, 20))
 	}
 	fmt.Printf("   build succeeded locally (%s), warned: %.160s\n", fault.Summary, warning)
-	if err := c.startCache(); err != nil {
-		return err
-	}
+	return c.startCache()
+}
 
+// corruptCache is step 6.
+func (c *checker) corruptCache() error {
 	step("6. every blob in the cache corrupted: detected by digest, never used")
 	corrupted, err := corruptBlobs(filepath.Join(c.work, "storage", "cas"))
 	if err != nil {
 		return err
 	}
-	if _, err := c.bazel(copyB, baseB, "clean"); err != nil {
+	if _, err := c.bazel(c.copyB, c.baseB, "clean"); err != nil {
 		return err
 	}
-	corrupt, err := c.bazel(copyB, baseB, "build", c.faultTargets...)
+	corrupt, err := c.bazel(c.copyB, c.baseB, "build", c.faultTargets...)
 	if err != nil {
 		return fmt.Errorf("the build on a corrupt cache failed instead of running the actions locally: %w", err)
 	}
@@ -187,29 +235,32 @@ func (c *checker) all() error {
 	if corrupt.Hits != 0 {
 		return fmt.Errorf("%d actions were served from a cache whose every blob is corrupt", corrupt.Hits)
 	}
-	n, err = c.compareOutputs(c.workspace, baseA, copyB, baseB, c.faultTargets)
+	n, err := c.compareOutputs(c.workspace, c.baseA, c.copyB, c.baseB, c.faultTargets)
 	if err != nil {
 		return fmt.Errorf("after the corrupt cache: %w", err)
 	}
 	fmt.Printf("   %d blobs corrupted; refused (%s), ran locally, %d outputs identical to A\n   warned: %.200s\n",
 		corrupted, corrupt.Summary, n, mismatch)
+	return nil
+}
 
+// access is step 7.
+func (c *checker) access() error {
 	step("7. access: basic auth and the read-only config")
 	if err := c.checkAuth(); err != nil {
 		return err
 	}
 	puts := c.cache.Puts()
-	if _, err := c.bazel(copyB, baseB, "clean"); err != nil {
+	if _, err := c.bazel(c.copyB, c.baseB, "clean"); err != nil {
 		return err
 	}
-	if _, err := c.bazel(copyB, baseB, "build", c.faultTargets...); err != nil {
+	if _, err := c.bazel(c.copyB, c.baseB, "build", c.faultTargets...); err != nil {
 		return err
 	}
 	if after := c.cache.Puts(); after != puts {
 		return fmt.Errorf("--config=remote-cache wrote %d blobs to the cache", after-puts)
 	}
 	fmt.Println("   anonymous upload refused (401), authenticated accepted; --config=remote-cache wrote nothing")
-	step("all checks passed")
 	return nil
 }
 

@@ -3,7 +3,9 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"errors"
+	"io"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	idgenv1 "github.com/monoreel/monoreel/proto/idgen/v1"
 	"github.com/monoreel/monoreel/proto/idgen/v1/mock"
 	uploadv1 "github.com/monoreel/monoreel/proto/upload/v1"
+	uploadmock "github.com/monoreel/monoreel/proto/upload/v1/mock"
 	"github.com/monoreel/monoreel/services/upload/internal/server"
 	"github.com/monoreel/monoreel/services/upload/internal/store"
 )
@@ -116,5 +119,35 @@ func TestServerErrorsNameThePart(t *testing.T) {
 	}
 	if _, err := svc.ListParts(ctx, &uploadv1.ListPartsRequest{UploadId: "0123456789abcdef0123456789abcdef"}); status.Code(err) != codes.NotFound {
 		t.Errorf("ListParts of an unknown upload: %v", err)
+	}
+}
+
+// TestSendEOFReportsTheServersReason: when the service ends a part's stream
+// early, Send says only io.EOF; the upload fails with the service's status, which
+// the client fetches with CloseAndRecv. A real server cannot be made to end the
+// stream at a chosen Send, so the client and its PutPart stream are mocks.
+func TestSendEOFReportsTheServersReason(t *testing.T) {
+	ctrl := gomock.NewController(t)
+	svc := uploadmock.NewMockUploadServiceClient(ctrl)
+	stream := uploadmock.NewMockUploadService_PutPartClient(ctrl)
+	path, data := testutil.RandomFile(t, "clip.mp4", 250)
+	sum := md5.Sum(data)
+	refused := status.Error(codes.FailedPrecondition, "upload u1 was aborted")
+	gomock.InOrder(
+		svc.EXPECT().Init(gomock.Any(), gomock.Any()).Return(&uploadv1.InitResponse{UploadId: "u1", PartCount: 1}, nil),
+		svc.EXPECT().PutPart(gomock.Any()).Return(stream, nil),
+		stream.EXPECT().Send(gomock.Cond(func(req *uploadv1.PutPartRequest) bool {
+			h := req.GetHeader()
+			return h.GetUploadId() == "u1" && h.GetPartNumber() == 1 && bytes.Equal(h.GetMd5(), sum[:])
+		})).Return(nil),
+		stream.EXPECT().Send(gomock.Cond(func(req *uploadv1.PutPartRequest) bool {
+			return bytes.Equal(req.GetChunk(), data[:100])
+		})).Return(io.EOF),
+		stream.EXPECT().CloseAndRecv().Return(nil, refused),
+	)
+	_, err := (&Client{svc: svc}).Upload(context.Background(), path, Options{PartSize: 1024, ChunkSize: 100})
+	var interrupted *InterruptedError
+	if !errors.As(err, &interrupted) || interrupted.UploadID != "u1" || !errors.Is(err, refused) {
+		t.Fatalf("Upload: %v, want an InterruptedError of u1 wrapping %v", err, refused)
 	}
 }

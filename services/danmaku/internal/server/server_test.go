@@ -20,6 +20,7 @@ import (
 	"github.com/monoreel/monoreel/libs/ratelimit"
 	"github.com/monoreel/monoreel/libs/testproc"
 	danmakuv1 "github.com/monoreel/monoreel/proto/danmaku/v1"
+	danmakumock "github.com/monoreel/monoreel/proto/danmaku/v1/mock"
 	idgenv1 "github.com/monoreel/monoreel/proto/idgen/v1"
 	"github.com/monoreel/monoreel/proto/idgen/v1/mock"
 	"github.com/monoreel/monoreel/services/danmaku/internal/flow"
@@ -307,5 +308,42 @@ func TestSlowReaderIsDisconnected(t *testing.T) {
 	poster.say("after", "still here")
 	if a := poster.ack(); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED {
 		t.Errorf("after the eviction: %v", a)
+	}
+}
+
+// TestFailedSendLeavesTheRoom: Chat ends with the error of a Send that fails,
+// and the user is no longer in the room. A real stream's Send fails only on a
+// broken connection, so the stream is a mock.
+func TestFailedSendLeavesTheRoom(t *testing.T) {
+	hub := room.NewHub(room.Options{})
+	s := New(hub, flow.New(), idpool.New(idgenMock(t), 4), prometheus.NewRegistry())
+	stream := danmakumock.NewMockDanmakuService_ChatServer(gomock.NewController(t))
+	// Cancelled before the controller checks its calls (cleanups run last first).
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stream.EXPECT().Context().Return(ctx).AnyTimes()
+	join := &danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{
+		RoomId: "live", UserId: "u", Tier: danmakuv1.Tier_TIER_NORMAL,
+	}}}
+	gomock.InOrder(
+		stream.EXPECT().Recv().Return(join, nil),
+		// Then the client is silent, if Chat reads again at all before it ends.
+		stream.EXPECT().Recv().DoAndReturn(func() (*danmakuv1.ChatRequest, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}).MaxTimes(1),
+	)
+	broken := errors.New("connection reset by peer")
+	stream.EXPECT().Send(gomock.Cond(func(resp *danmakuv1.ChatResponse) bool {
+		return resp.GetJoined().GetRoomId() == "live"
+	})).Return(broken)
+
+	if err := s.Chat(stream); !errors.Is(err, broken) {
+		t.Fatalf("Chat: %v, want the failed Send's %v", err, broken)
+	}
+	r, sub := hub.Join("live")
+	defer hub.Leave(r, sub)
+	if n := r.Subscribers(); n != 1 {
+		t.Errorf("the room has %d subscribers after the failed chat and a new join, want 1", n)
 	}
 }
