@@ -18,7 +18,6 @@ package gazelle
 import (
 	"flag"
 	"log"
-	"sort"
 	"strings"
 	"sync"
 
@@ -250,6 +249,7 @@ func (l *depgraphLang) Resolve(_ *config.Config, _ *resolve.RuleIndex, _ *repo.R
 	for lbl := range l.roots {
 		roots = append(roots, lbl.Rel("", from.Pkg).String())
 	}
-	sort.Strings(roots)
-	r.SetAttr("roots", roots)
+	// Sorted, and replacing the list in the file rather than merged into it
+	// (which would keep the old order and append).
+	r.SetAttr("roots", rule.SortedStrings(roots))
 }

@@ -80,13 +80,13 @@ func walk(t *testing.T, rels []string) *rule.Rule {
 func TestRootsAreEveryVisibleTarget(t *testing.T) {
 	graph := walk(t, []string{"libs/a", "services/s", "tools/depgraph", ""})
 	want := []string{
+		":depgraph_lib",
 		"//:release",
 		"//libs/a",
 		"//libs/a:a_test",
 		"//libs/a:new_test",
 		"//services/s",
 		"//services/s:s_test",
-		":depgraph_lib",
 	}
 	if got := graph.AttrStrings("roots"); !reflect.DeepEqual(got, want) {
 		t.Errorf("roots = %q\nwant %q", got, want)
