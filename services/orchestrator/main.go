@@ -29,6 +29,7 @@ import (
 
 	"github.com/monoreel/monoreel/libs/config"
 	"github.com/monoreel/monoreel/libs/config/configgrpc"
+	"github.com/monoreel/monoreel/libs/grpcclient"
 	"github.com/monoreel/monoreel/libs/service"
 	aitagv1 "github.com/monoreel/monoreel/proto/aitag/v1"
 	cdnpushv1 "github.com/monoreel/monoreel/proto/cdnpush/v1"
@@ -103,7 +104,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	defer closeConfig()
 
 	dial := func(flag, addr string) *grpc.ClientConn {
-		conn, dialErr := service.Dial(addr)
+		conn, dialErr := grpcclient.Dial(addr)
 		if dialErr != nil && err == nil {
 			err = fmt.Errorf("-%s: %w", flag, dialErr)
 		}
