@@ -2,7 +2,7 @@
 // of them have, logs, metrics, pprof and health (libs/obs), traffic colouring
 // (libs/coloring) on the server, and graceful shutdown on SIGTERM. A service's
 // main parses its own flags next to these, builds its handlers, registers them on
-// Server and calls Run. It dials other services with libs/grpcclient.
+// Server and calls Run. Calls to other services go through libs/grpcclient.
 package service
 
 import (
