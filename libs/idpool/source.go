@@ -7,7 +7,7 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/monoreel/monoreel/libs/service"
+	"github.com/monoreel/monoreel/libs/grpcclient"
 	"github.com/monoreel/monoreel/libs/snowflake"
 	idgenv1 "github.com/monoreel/monoreel/proto/idgen/v1"
 )
@@ -50,7 +50,7 @@ func (f *Flags) Open() (Source, *grpc.ClientConn, error) {
 		}
 		return Local(gen), nil, nil
 	}
-	conn, err := service.Dial(f.Addr)
+	conn, err := grpcclient.Dial(f.Addr)
 	if err != nil {
 		return nil, nil, err
 	}

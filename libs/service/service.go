@@ -1,8 +1,8 @@
 // Package service is the frame every Monoreel gRPC service runs in: the flags all
 // of them have, logs, metrics, pprof and health (libs/obs), traffic colouring
-// (libs/coloring) on the server and on clients of other services, and graceful
-// shutdown on SIGTERM. A service's main parses its own flags next to these, builds
-// its handlers, registers them on Server and calls Run.
+// (libs/coloring) on the server, and graceful shutdown on SIGTERM. A service's
+// main parses its own flags next to these, builds its handlers, registers them on
+// Server and calls Run. Calls to other services go through libs/grpcclient.
 package service
 
 import (
@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/monoreel/monoreel/libs/coloring"
 	"github.com/monoreel/monoreel/libs/obs"
@@ -97,19 +96,4 @@ func (s *Service) Run(ctx context.Context, ready func(net.Addr)) error {
 			ready(s.lis.Addr())
 		}
 	})
-}
-
-// Dial connects to another service (plaintext: services talk on a private
-// network), passing the caller's colouring on with every call.
-func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
-	opts = append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithChainUnaryInterceptor(coloring.UnaryClientInterceptor()),
-		grpc.WithChainStreamInterceptor(coloring.StreamClientInterceptor()),
-	}, opts...)
-	conn, err := grpc.NewClient(target, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", target, err)
-	}
-	return conn, nil
 }

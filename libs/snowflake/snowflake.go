@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -58,6 +59,22 @@ type ClockRollbackError struct {
 
 func (e *ClockRollbackError) Error() string {
 	return fmt.Sprintf("snowflake: clock moved backwards by %v (waits at most %v); refusing to issue IDs", e.Behind, e.Limit)
+}
+
+// ErrClockMovedBackwards matches (errors.Is) every *ClockRollbackError, so an
+// error table of sentinels (libs/grpcerr) can name it.
+var ErrClockMovedBackwards = errors.New("snowflake: clock moved backwards")
+
+// Is reports whether target is ErrClockMovedBackwards.
+func (e *ClockRollbackError) Is(target error) bool { return target == ErrClockMovedBackwards }
+
+// ErrorMetadata is what a caller may act on (libs/grpcerr puts it in the
+// status): how far behind the clock is, and how long the generator would wait.
+func (e *ClockRollbackError) ErrorMetadata() map[string]string {
+	return map[string]string{
+		"behind_ms": strconv.FormatInt(e.Behind.Milliseconds(), 10),
+		"limit_ms":  strconv.FormatInt(e.Limit.Milliseconds(), 10),
+	}
 }
 
 // Clock is the source of time, injectable for tests.

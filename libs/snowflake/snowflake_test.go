@@ -157,8 +157,11 @@ func TestRollbackOverSleepLimitFails(t *testing.T) {
 	clock.Set(start.Add(-2 * time.Second))
 	_, err := g.Next()
 	var rollback *ClockRollbackError
-	if !errors.As(err, &rollback) || rollback.Behind != 2*time.Second {
+	if !errors.As(err, &rollback) || rollback.Behind != 2*time.Second || !errors.Is(err, ErrClockMovedBackwards) {
 		t.Fatalf("Next after a 2s rollback: %v, want a ClockRollbackError of 2s", err)
+	}
+	if md := rollback.ErrorMetadata(); md["behind_ms"] != "2000" || md["limit_ms"] != "50" {
+		t.Errorf("metadata = %v", md)
 	}
 	if clock.totalSlept() != 0 {
 		t.Errorf("slept %v before refusing", clock.totalSlept())

@@ -13,7 +13,7 @@ import (
 
 	"github.com/monoreel/monoreel/libs/config/configgrpc"
 	"github.com/monoreel/monoreel/libs/config/configtest"
-	"github.com/monoreel/monoreel/libs/service"
+	"github.com/monoreel/monoreel/libs/grpcclient"
 	"github.com/monoreel/monoreel/libs/testproc"
 	danmakuv1 "github.com/monoreel/monoreel/proto/danmaku/v1"
 )
@@ -129,7 +129,7 @@ func BenchmarkRoomOf1000(b *testing.B) {
 	// Spread the subscribers over a few connections, as many clients would.
 	var conns []*grpc.ClientConn
 	for range 8 {
-		conn, err := service.Dial(danmaku.Addr)
+		conn, err := grpcclient.Dial(danmaku.Addr)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -30,6 +30,7 @@ import (
 
 	"github.com/monoreel/monoreel/libs/config"
 	"github.com/monoreel/monoreel/libs/config/configgrpc"
+	"github.com/monoreel/monoreel/libs/grpcclient"
 	"github.com/monoreel/monoreel/libs/service"
 	aitagv1 "github.com/monoreel/monoreel/proto/aitag/v1"
 	cdnpushv1 "github.com/monoreel/monoreel/proto/cdnpush/v1"
@@ -160,7 +161,7 @@ func (s *settings) dialDownstreams() (workflow.Clients, func(), error) {
 		{"aitag_addr", s.aitagAddr},
 		{"cdnpush_addr", s.cdnpushAddr},
 	} {
-		conn, err := service.Dial(d.addr)
+		conn, err := grpcclient.Dial(d.addr)
 		if err != nil {
 			closeAll()
 			return workflow.Clients{}, nil, fmt.Errorf("-%s: %w", d.flag, err)

@@ -74,20 +74,25 @@ func TestErrorsCrossTheWire(t *testing.T) {
 }
 
 // TestStoreMapsServiceErrors: with the ConfigService as a gomock mock, the
-// service's codes come back as the store errors callers test for.
+// service's reasons come back as the store errors callers test for.
 func TestStoreMapsServiceErrors(t *testing.T) {
 	client := mock.NewMockConfigServiceClient(gomock.NewController(t))
 	store := NewStoreWithClient(client)
 	ctx := configtest.Ctx(t)
-	client.EXPECT().Get(gomock.Any(), gomock.Any()).Return(nil, status.Error(codes.NotFound, `config: key not found: "x"`))
-	if _, err := store.Get(ctx, "x"); !errors.Is(err, config.ErrNotFound) {
+	client.EXPECT().Get(gomock.Any(), gomock.Any()).Return(nil, storeErrors.ToStatus(fmt.Errorf("%w: %q", config.ErrNotFound, "x")))
+	if _, err := store.Get(ctx, "x"); !errors.Is(err, config.ErrNotFound) || err.Error() != `config: key not found: "x"` {
 		t.Errorf("Get: %v, want ErrNotFound", err)
+	}
+	// NotFound without the reason is not the key's: a proxy's, or an unknown method's.
+	client.EXPECT().Get(gomock.Any(), gomock.Any()).Return(nil, status.Error(codes.NotFound, "no route"))
+	if _, err := store.Get(ctx, "x"); errors.Is(err, config.ErrNotFound) {
+		t.Errorf("Get: %v, want no ErrNotFound", err)
 	}
 	client.EXPECT().Delete(gomock.Any(), gomock.Any()).Return(nil, status.Error(codes.Unavailable, "config store: etcd down"))
 	if _, err := store.Delete(ctx, "x"); status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "etcd down") {
 		t.Errorf("Delete: %v, want the service's Unavailable", err)
 	}
-	client.EXPECT().Watch(gomock.Any(), gomock.Any()).Return(nil, status.Error(codes.OutOfRange, "revision 3 compacted"))
+	client.EXPECT().Watch(gomock.Any(), gomock.Any()).Return(nil, storeErrors.ToStatus(fmt.Errorf("%w: revision 3", config.ErrCompacted)))
 	events, errs := store.Watch(ctx, "", 3)
 	if err := <-errs; !errors.Is(err, config.ErrCompacted) {
 		t.Errorf("Watch: %v, want ErrCompacted", err)

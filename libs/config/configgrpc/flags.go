@@ -7,7 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/monoreel/monoreel/libs/config"
-	"github.com/monoreel/monoreel/libs/service"
+	"github.com/monoreel/monoreel/libs/grpcclient"
 )
 
 // Flags choose where a service's configuration lives: the config center named by
@@ -36,7 +36,7 @@ func (f *Flags) Open(ctx context.Context, embedded config.Store, log *slog.Logge
 	if *f.addr == "" {
 		store, closeStore = embedded, embedded.Close
 	} else {
-		conn, err := service.Dial(*f.addr)
+		conn, err := grpcclient.Dial(*f.addr)
 		if err != nil {
 			return nil, nil, nil, err
 		}

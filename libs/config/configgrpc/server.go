@@ -6,13 +6,12 @@ package configgrpc
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/monoreel/monoreel/libs/config"
+	"github.com/monoreel/monoreel/libs/grpcerr"
 	configv1 "github.com/monoreel/monoreel/proto/config/v1"
 )
 
@@ -39,7 +38,7 @@ func (s *server) Get(ctx context.Context, req *configv1.GetRequest) (*configv1.G
 	}
 	kv, err := s.store.Get(ctx, req.GetKey())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, storeErrors.ToStatus(err)
 	}
 	return &configv1.GetResponse{Entry: toEntry(kv)}, nil
 }
@@ -47,7 +46,7 @@ func (s *server) Get(ctx context.Context, req *configv1.GetRequest) (*configv1.G
 func (s *server) List(ctx context.Context, req *configv1.ListRequest) (*configv1.ListResponse, error) {
 	kvs, rev, err := s.store.List(ctx, req.GetPrefix())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, storeErrors.ToStatus(err)
 	}
 	resp := &configv1.ListResponse{Revision: rev, Entries: make([]*configv1.Entry, len(kvs))}
 	for i, kv := range kvs {
@@ -65,7 +64,7 @@ func (s *server) Put(ctx context.Context, req *configv1.PutRequest) (*configv1.P
 	}
 	rev, err := s.store.Put(ctx, req.GetKey(), req.GetValue())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, storeErrors.ToStatus(err)
 	}
 	return &configv1.PutResponse{Revision: rev}, nil
 }
@@ -76,7 +75,7 @@ func (s *server) Delete(ctx context.Context, req *configv1.DeleteRequest) (*conf
 	}
 	rev, err := s.store.Delete(ctx, req.GetKey())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, storeErrors.ToStatus(err)
 	}
 	return &configv1.DeleteResponse{Revision: rev}, nil
 }
@@ -100,7 +99,7 @@ func (s *server) Watch(req *configv1.WatchRequest, stream configv1.ConfigService
 		}
 	}
 	if err := <-errs; err != nil {
-		return toStatus(err)
+		return storeErrors.ToStatus(err)
 	}
 	return status.FromContextError(stream.Context().Err()).Err()
 }
@@ -119,15 +118,10 @@ func toEntry(kv config.KV) *configv1.Entry {
 	return &configv1.Entry{Key: kv.Key, Value: kv.Value, Revision: kv.Revision}
 }
 
-// toStatus maps store errors to gRPC codes; fromStatus maps them back.
-func toStatus(err error) error {
-	switch {
-	case errors.Is(err, config.ErrNotFound):
-		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, config.ErrCompacted):
-		return status.Error(codes.OutOfRange, err.Error())
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return status.FromContextError(err).Err()
-	}
-	return status.Error(codes.Unavailable, fmt.Sprintf("config store: %v", err))
-}
+// storeErrors is the ConfigService's error table: the server maps store errors
+// with it and Store maps them back, so callers test for config.ErrNotFound on
+// whichever side of the wire the store is.
+var storeErrors = grpcerr.Mapper{Domain: "monoreel.config", Rules: []grpcerr.Rule{
+	{Err: config.ErrNotFound, Code: codes.NotFound, Reason: "KEY_NOT_FOUND"},
+	{Err: config.ErrCompacted, Code: codes.OutOfRange, Reason: "REVISION_COMPACTED"},
+}}

@@ -3,12 +3,9 @@ package configgrpc
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/monoreel/monoreel/libs/config"
 	configv1 "github.com/monoreel/monoreel/proto/config/v1"
@@ -36,7 +33,7 @@ func NewStoreWithClient(client configv1.ConfigServiceClient) *Store {
 func (s *Store) Get(ctx context.Context, key string) (config.KV, error) {
 	resp, err := s.client.Get(ctx, &configv1.GetRequest{Key: key})
 	if err != nil {
-		return config.KV{}, fromStatus(err)
+		return config.KV{}, storeErrors.FromStatus(err)
 	}
 	return fromEntry(resp.GetEntry()), nil
 }
@@ -45,7 +42,7 @@ func (s *Store) Get(ctx context.Context, key string) (config.KV, error) {
 func (s *Store) List(ctx context.Context, prefix string) ([]config.KV, int64, error) {
 	resp, err := s.client.List(ctx, &configv1.ListRequest{Prefix: prefix})
 	if err != nil {
-		return nil, 0, fromStatus(err)
+		return nil, 0, storeErrors.FromStatus(err)
 	}
 	kvs := make([]config.KV, len(resp.GetEntries()))
 	for i, e := range resp.GetEntries() {
@@ -58,7 +55,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]config.KV, int64, er
 func (s *Store) Put(ctx context.Context, key string, value []byte) (int64, error) {
 	resp, err := s.client.Put(ctx, &configv1.PutRequest{Key: key, Value: value})
 	if err != nil {
-		return 0, fromStatus(err)
+		return 0, storeErrors.FromStatus(err)
 	}
 	return resp.GetRevision(), nil
 }
@@ -67,7 +64,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte) (int64, error
 func (s *Store) Delete(ctx context.Context, key string) (int64, error) {
 	resp, err := s.client.Delete(ctx, &configv1.DeleteRequest{Key: key})
 	if err != nil {
-		return 0, fromStatus(err)
+		return 0, storeErrors.FromStatus(err)
 	}
 	return resp.GetRevision(), nil
 }
@@ -82,7 +79,7 @@ func (s *Store) Watch(ctx context.Context, prefix string, fromRev int64) (<-chan
 	}
 	if err != nil {
 		cancel()
-		return config.FailedWatch(fromStatus(err))
+		return config.FailedWatch(storeErrors.FromStatus(err))
 	}
 	events := make(chan config.Event)
 	errs := make(chan error, 1)
@@ -97,7 +94,7 @@ func (s *Store) Watch(ctx context.Context, prefix string, fromRev int64) (<-chan
 					if errors.Is(err, io.EOF) {
 						err = errors.New("config: the server ended the watch")
 					}
-					errs <- fromStatus(err)
+					errs <- storeErrors.FromStatus(err)
 				}
 				return
 			}
@@ -120,14 +117,4 @@ func (s *Store) Close() error { return nil }
 
 func fromEntry(e *configv1.Entry) config.KV {
 	return config.KV{Key: e.GetKey(), Value: e.GetValue(), Revision: e.GetRevision()}
-}
-
-func fromStatus(err error) error {
-	switch status.Code(err) {
-	case codes.NotFound:
-		return fmt.Errorf("%w (%s)", config.ErrNotFound, status.Convert(err).Message())
-	case codes.OutOfRange:
-		return fmt.Errorf("%w (%s)", config.ErrCompacted, status.Convert(err).Message())
-	}
-	return err
 }

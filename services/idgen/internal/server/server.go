@@ -3,9 +3,9 @@ package server
 
 import (
 	"context"
-	"errors"
 	"time"
 
+	"github.com/monoreel/monoreel/libs/grpcerr"
 	"github.com/monoreel/monoreel/libs/snowflake"
 	idgenv1 "github.com/monoreel/monoreel/proto/idgen/v1"
 	"google.golang.org/grpc/codes"
@@ -32,7 +32,7 @@ func New(gen *snowflake.Generator, epoch time.Time) *Server {
 func (s *Server) NextID(_ context.Context, _ *idgenv1.NextIDRequest) (*idgenv1.NextIDResponse, error) {
 	id, err := s.gen.Next()
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, genErrors.ToStatus(err)
 	}
 	parts := snowflake.Decompose(id, s.epoch)
 	return &idgenv1.NextIDResponse{
@@ -50,21 +50,14 @@ func (s *Server) NextIDs(_ context.Context, req *idgenv1.NextIDsRequest) (*idgen
 	ids, err := s.gen.NextN(make([]int64, 0, req.GetCount()), int(req.GetCount()))
 	if err != nil {
 		// The IDs issued before the error are never reissued; dropping them is safe.
-		return nil, toStatus(err)
+		return nil, genErrors.ToStatus(err)
 	}
 	return &idgenv1.NextIDsResponse{Ids: ids, WorkerId: int32(s.gen.WorkerID())}, nil
 }
 
-// toStatus maps generator errors to gRPC codes: a clock rollback is transient
-// (another worker, or this one a moment later, can serve the call).
-func toStatus(err error) error {
-	var rollback *snowflake.ClockRollbackError
-	switch {
-	case errors.As(err, &rollback):
-		return status.Error(codes.Unavailable, err.Error())
-	case errors.Is(err, snowflake.ErrTimestampOutOfRange):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	default:
-		return status.Error(codes.Internal, err.Error())
-	}
-}
+// genErrors maps generator errors: a clock rollback is transient (another
+// worker, or this one a moment later, can serve the call).
+var genErrors = grpcerr.Mapper{Domain: "monoreel.idgen", Rules: []grpcerr.Rule{
+	{Err: snowflake.ErrClockMovedBackwards, Code: codes.Unavailable, Reason: "CLOCK_MOVED_BACKWARDS"},
+	{Err: snowflake.ErrTimestampOutOfRange, Code: codes.FailedPrecondition, Reason: "TIMESTAMP_OUT_OF_RANGE"},
+}}

@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/monoreel/monoreel/libs/grpcerr"
 	"github.com/monoreel/monoreel/libs/snowflake"
 	"github.com/monoreel/monoreel/libs/testproc"
 	idgenv1 "github.com/monoreel/monoreel/proto/idgen/v1"
@@ -15,8 +17,12 @@ import (
 
 // startServer serves a Server for worker 5 on a loopback port and returns a client.
 func startServer(t *testing.T) idgenv1.IDGenServiceClient {
+	return startServerWith(t, snowflake.Config{WorkerID: 5})
+}
+
+func startServerWith(t *testing.T, cfg snowflake.Config) idgenv1.IDGenServiceClient {
 	t.Helper()
-	gen, err := snowflake.New(snowflake.Config{WorkerID: 5})
+	gen, err := snowflake.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,5 +76,20 @@ func TestNextIDsRejectsBadCount(t *testing.T) {
 		if status.Code(err) != codes.InvalidArgument {
 			t.Errorf("NextIDs(count=%d) = %v, want InvalidArgument", count, err)
 		}
+	}
+}
+
+// TestClockRollbackIsUnavailable: a clock behind the last issued ID is transient
+// (the caller retries, or asks another worker), and the caller learns why and by
+// how much.
+func TestClockRollbackIsUnavailable(t *testing.T) {
+	client := startServerWith(t, snowflake.Config{WorkerID: 5, NotBefore: time.Now().Add(time.Minute)})
+	_, err := client.NextID(context.Background(), &idgenv1.NextIDRequest{})
+	info := grpcerr.Info(err)
+	if status.Code(err) != codes.Unavailable || info.GetReason() != "CLOCK_MOVED_BACKWARDS" || info.GetDomain() != "monoreel.idgen" {
+		t.Fatalf("NextID with the clock a minute behind: %v (%v), want Unavailable CLOCK_MOVED_BACKWARDS", err, info)
+	}
+	if behind, err := strconv.Atoi(info.GetMetadata()["behind_ms"]); err != nil || behind < 59000 {
+		t.Errorf("metadata %v: want behind_ms about 60000", info.GetMetadata())
 	}
 }

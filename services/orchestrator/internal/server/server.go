@@ -4,14 +4,13 @@ package server
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/monoreel/monoreel/libs/grpcerr"
 	commonv1 "github.com/monoreel/monoreel/proto/common/v1"
 	orchestratorv1 "github.com/monoreel/monoreel/proto/orchestrator/v1"
 	"github.com/monoreel/monoreel/services/orchestrator/internal/workflow"
@@ -31,7 +30,7 @@ func New(engine *workflow.Engine) *Server { return &Server{engine: engine, now: 
 func (s *Server) Publish(ctx context.Context, req *orchestratorv1.PublishRequest) (*orchestratorv1.PublishResponse, error) {
 	w, existing, err := s.engine.Publish(ctx, req.GetVideoId().GetValue(), req.GetSource(), req.GetTitle(), req.GetDescription())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, workflowErrors.ToStatus(err)
 	}
 	return &orchestratorv1.PublishResponse{Workflow: s.toProto(w), Existing: existing}, nil
 }
@@ -40,20 +39,17 @@ func (s *Server) Publish(ctx context.Context, req *orchestratorv1.PublishRequest
 func (s *Server) GetWorkflow(ctx context.Context, req *orchestratorv1.GetWorkflowRequest) (*orchestratorv1.GetWorkflowResponse, error) {
 	w, err := s.engine.Get(ctx, req.GetVideoId().GetValue())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, workflowErrors.ToStatus(err)
 	}
 	return &orchestratorv1.GetWorkflowResponse{Workflow: s.toProto(w)}, nil
 }
 
-func toStatus(err error) error {
-	switch {
-	case errors.Is(err, workflow.ErrInvalid):
-		return status.Error(codes.InvalidArgument, err.Error())
-	case errors.Is(err, workflow.ErrNotFound):
-		return status.Error(codes.NotFound, err.Error())
-	}
-	return status.Error(codes.Unavailable, err.Error())
-}
+// workflowErrors maps the engine's errors; anything else (the state store
+// failing, say) is Internal, or the store's own status passed on.
+var workflowErrors = grpcerr.Mapper{Domain: "monoreel.orchestrator", Rules: []grpcerr.Rule{
+	{Err: workflow.ErrInvalid, Code: codes.InvalidArgument, Reason: "INVALID_REQUEST"},
+	{Err: workflow.ErrNotFound, Code: codes.NotFound, Reason: "WORKFLOW_NOT_FOUND"},
+}}
 
 var states = map[workflow.State]orchestratorv1.StageState{
 	workflow.Pending: orchestratorv1.StageState_STAGE_STATE_PENDING,

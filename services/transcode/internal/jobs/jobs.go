@@ -64,10 +64,13 @@ type Transcoder interface {
 	Transcode(ctx context.Context, j Job, outDir string) (string, error)
 }
 
-// ErrNotFound and ErrInvalid are wrapped by Manager's errors.
+// Manager's errors wrap one of these. ErrQueueFull and ErrShuttingDown are
+// transient: the same job may be taken later, or by another instance.
 var (
-	ErrNotFound = errors.New("no such job")
-	ErrInvalid  = errors.New("invalid job")
+	ErrNotFound     = errors.New("no such job")
+	ErrInvalid      = errors.New("invalid job")
+	ErrQueueFull    = errors.New("the queue is full")
+	ErrShuttingDown = errors.New("shutting down")
 )
 
 // Manager queues jobs and runs them on Workers goroutines.
@@ -118,12 +121,12 @@ func (m *Manager) Submit(videoID int64, source string, ladder []Rendition) (Job,
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.stopped {
-		return Job{}, errors.New("shutting down")
+		return Job{}, ErrShuttingDown
 	}
 	select {
 	case m.queue <- j.ID:
 	default:
-		return Job{}, fmt.Errorf("the queue is full (%d jobs waiting)", cap(m.queue))
+		return Job{}, fmt.Errorf("%w (%d jobs waiting)", ErrQueueFull, cap(m.queue))
 	}
 	m.jobs[j.ID] = j
 	return j.Job, nil

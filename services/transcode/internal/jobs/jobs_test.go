@@ -136,3 +136,19 @@ func TestSubmitValidation(t *testing.T) {
 		t.Errorf("Get(nope) = %v", err)
 	}
 }
+
+// TestSubmitRefusesWhenFullOrStopped: a full queue and a stopping manager refuse
+// a job at once, with errors the service marks as worth retrying.
+func TestSubmitRefusesWhenFullOrStopped(t *testing.T) {
+	m := New(HLS{FFmpeg: "ffmpeg"}, t.TempDir(), 0, 1) // no workers: the queue stays full
+	if _, err := m.Submit(1, "x", ladder); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Submit(2, "x", ladder); !errors.Is(err, ErrQueueFull) {
+		t.Errorf("Submit to a full queue = %v, want ErrQueueFull", err)
+	}
+	m.Stop()
+	if _, err := m.Submit(3, "x", ladder); !errors.Is(err, ErrShuttingDown) {
+		t.Errorf("Submit after Stop = %v, want ErrShuttingDown", err)
+	}
+}

@@ -3,7 +3,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/monoreel/monoreel/libs/grpcerr"
 	commonv1 "github.com/monoreel/monoreel/proto/common/v1"
 	transcodev1 "github.com/monoreel/monoreel/proto/transcode/v1"
 	"github.com/monoreel/monoreel/services/transcode/internal/jobs"
@@ -36,7 +36,7 @@ func (s *Server) Submit(_ context.Context, req *transcodev1.SubmitRequest) (*tra
 	}
 	j, err := s.jobs.Submit(req.GetVideoId().GetValue(), req.GetSource(), ladder)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, jobErrors.ToStatus(err)
 	}
 	return &transcodev1.SubmitResponse{Job: toProto(j)}, nil
 }
@@ -44,7 +44,7 @@ func (s *Server) Submit(_ context.Context, req *transcodev1.SubmitRequest) (*tra
 func (s *Server) Get(_ context.Context, req *transcodev1.GetRequest) (*transcodev1.GetResponse, error) {
 	j, err := s.jobs.Get(req.GetJobId())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, jobErrors.ToStatus(err)
 	}
 	return &transcodev1.GetResponse{Job: toProto(j)}, nil
 }
@@ -52,7 +52,7 @@ func (s *Server) Get(_ context.Context, req *transcodev1.GetRequest) (*transcode
 func (s *Server) Cancel(_ context.Context, req *transcodev1.CancelRequest) (*transcodev1.CancelResponse, error) {
 	j, err := s.jobs.Cancel(req.GetJobId())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, jobErrors.ToStatus(err)
 	}
 	return &transcodev1.CancelResponse{Job: toProto(j)}, nil
 }
@@ -109,12 +109,11 @@ func stamp(t time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(t)
 }
 
-func toStatus(err error) error {
-	switch {
-	case errors.Is(err, jobs.ErrInvalid):
-		return status.Error(codes.InvalidArgument, err.Error())
-	case errors.Is(err, jobs.ErrNotFound):
-		return status.Error(codes.NotFound, err.Error())
-	}
-	return status.Error(codes.Unavailable, err.Error())
-}
+// jobErrors maps the job manager's errors. A full queue and a restart are
+// transient: the orchestrator retries ResourceExhausted and Unavailable.
+var jobErrors = grpcerr.Mapper{Domain: "monoreel.transcode", Rules: []grpcerr.Rule{
+	{Err: jobs.ErrInvalid, Code: codes.InvalidArgument, Reason: "INVALID_JOB"},
+	{Err: jobs.ErrNotFound, Code: codes.NotFound, Reason: "JOB_NOT_FOUND"},
+	{Err: jobs.ErrQueueFull, Code: codes.ResourceExhausted, Reason: "QUEUE_FULL"},
+	{Err: jobs.ErrShuttingDown, Code: codes.Unavailable, Reason: "SHUTTING_DOWN"},
+}}

@@ -4,13 +4,12 @@ package server
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/monoreel/monoreel/libs/grpcerr"
 	"github.com/monoreel/monoreel/libs/idpool"
 	commonv1 "github.com/monoreel/monoreel/proto/common/v1"
 	uploadv1 "github.com/monoreel/monoreel/proto/upload/v1"
@@ -30,7 +29,7 @@ func New(st *store.Store, ids idpool.Source) *Server { return &Server{store: st,
 func (s *Server) Init(_ context.Context, req *uploadv1.InitRequest) (*uploadv1.InitResponse, error) {
 	u, err := s.store.Init(req.GetName(), req.GetTotalSize(), req.GetPartSize(), req.GetContentType())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, storeErrors.ToStatus(err)
 	}
 	return &uploadv1.InitResponse{UploadId: u.ID, PartCount: u.PartCount()}, nil
 }
@@ -46,7 +45,7 @@ func (s *Server) PutPart(stream uploadv1.UploadService_PutPartServer) error {
 	}
 	p, stored, err := s.store.PutPart(h.GetUploadId(), h.GetPartNumber(), h.GetMd5(), &chunks{stream: stream})
 	if err != nil {
-		return toStatus(err)
+		return storeErrors.ToStatus(err)
 	}
 	return stream.SendAndClose(&uploadv1.PutPartResponse{Part: toPart(p), AlreadyStored: !stored})
 }
@@ -76,7 +75,7 @@ func (c *chunks) Read(p []byte) (int, error) {
 func (s *Server) ListParts(_ context.Context, req *uploadv1.ListPartsRequest) (*uploadv1.ListPartsResponse, error) {
 	u, parts, err := s.store.ListParts(req.GetUploadId())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, storeErrors.ToStatus(err)
 	}
 	resp := &uploadv1.ListPartsResponse{PartCount: u.PartCount(), PartSize: u.PartSize, TotalSize: u.TotalSize}
 	for _, p := range parts {
@@ -88,14 +87,14 @@ func (s *Server) ListParts(_ context.Context, req *uploadv1.ListPartsRequest) (*
 func (s *Server) Complete(ctx context.Context, req *uploadv1.CompleteRequest) (*uploadv1.CompleteResponse, error) {
 	u, err := s.store.Complete(req.GetUploadId(), req.GetSha256(), func() (int64, error) { return s.ids.Next(ctx) })
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, storeErrors.ToStatus(err)
 	}
 	return &uploadv1.CompleteResponse{VideoId: &commonv1.VideoId{Value: u.VideoID}, Size: u.TotalSize, Sha256: u.SHA256}, nil
 }
 
 func (s *Server) Abort(_ context.Context, req *uploadv1.AbortRequest) (*uploadv1.AbortResponse, error) {
 	if err := s.store.Abort(req.GetUploadId()); err != nil {
-		return nil, toStatus(err)
+		return nil, storeErrors.ToStatus(err)
 	}
 	return &uploadv1.AbortResponse{}, nil
 }
@@ -104,21 +103,11 @@ func toPart(p store.Part) *uploadv1.Part {
 	return &uploadv1.Part{Number: p.Number, Size: p.Size, Md5: p.MD5}
 }
 
-func toStatus(err error) error {
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	switch {
-	case errors.Is(err, store.ErrInvalid):
-		return status.Error(codes.InvalidArgument, err.Error())
-	case errors.Is(err, store.ErrConflict):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, store.ErrNotFound):
-		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return status.FromContextError(err).Err()
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return status.Error(codes.Aborted, err.Error())
-	}
-	return status.Error(codes.Internal, fmt.Sprint(err))
-}
+// storeErrors maps the disk store's errors. A part stream that ends early is
+// Aborted: the client sends the part again.
+var storeErrors = grpcerr.Mapper{Domain: "monoreel.upload", Rules: []grpcerr.Rule{
+	{Err: store.ErrInvalid, Code: codes.InvalidArgument, Reason: "INVALID_REQUEST"},
+	{Err: store.ErrConflict, Code: codes.FailedPrecondition, Reason: "UPLOAD_STATE_CONFLICT"},
+	{Err: store.ErrNotFound, Code: codes.NotFound, Reason: "UPLOAD_NOT_FOUND"},
+	{Err: io.ErrUnexpectedEOF, Code: codes.Aborted, Reason: "PART_CUT_SHORT"},
+}}

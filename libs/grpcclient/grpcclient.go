@@ -1,0 +1,29 @@
+// Package grpcclient dials other Monoreel services. It is the client half of
+// libs/service, kept apart so that libraries which only call a service (idpool,
+// configgrpc) do not link the whole service frame: obs, flags, the server.
+package grpcclient
+
+import (
+	"fmt"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/monoreel/monoreel/libs/coloring"
+)
+
+// Dial connects to another service (plaintext: services talk on a private
+// network), passing the caller's colouring on with every call. opts come after
+// the defaults, so they may add to or override them.
+func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	opts = append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithChainUnaryInterceptor(coloring.UnaryClientInterceptor()),
+		grpc.WithChainStreamInterceptor(coloring.StreamClientInterceptor()),
+	}, opts...)
+	conn, err := grpc.NewClient(target, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", target, err)
+	}
+	return conn, nil
+}
