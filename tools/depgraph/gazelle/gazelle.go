@@ -1,6 +1,6 @@
 // Package gazelle is a gazelle language that keeps the depgraph analyzer's
 // view of the repository complete: it writes the roots of the module_graph
-// rule (tools/depgraph/defs.bzl) as every target of every package gazelle
+// rule (tools/rules/depgraph.bzl) as every target of every package gazelle
 // visits, so a new package is checked as soon as `./bazelw run //:gazelle`
 // writes its BUILD file, and //:gazelle_test fails while the list is stale.
 //
@@ -9,7 +9,7 @@
 //	# gazelle:depgraph_module_graph //tools/depgraph:repo
 //
 // A root must be visible to the graph's package. Every test is a root (the
-// go_test macro of tools/build_defs makes Go tests visible to it); a target
+// go_test macro of tools/rules/go.bzl makes Go tests visible to it); a target
 // private to its package is left out, as it is checked through the targets of
 // its package that use it. Targets of the graph's own package that use the
 // graph (the analyzer's binary, its tests) are left out: they would be a cycle.
@@ -83,7 +83,7 @@ func (*depgraphLang) Kinds() map[string]rule.KindInfo {
 }
 
 func (*depgraphLang) Loads() []rule.LoadInfo {
-	return []rule.LoadInfo{{Name: "//tools/depgraph:defs.bzl", Symbols: []string{graphKind}}}
+	return []rule.LoadInfo{{Name: "//tools/rules:depgraph.bzl", Symbols: []string{graphKind}}}
 }
 
 func (*depgraphLang) Fix(*config.Config, *rule.File) {}
@@ -165,7 +165,7 @@ func (l *depgraphLang) packageRoots(args language.GenerateArgs) []string {
 // visible says whether the graph's package may depend on r. With no
 // visibility of its own or from its package, a rule is private, except a
 // test: tests are what nothing else depends on, so they are always roots (the
-// go_test macro of tools/build_defs makes them visible; a hand-written test
+// go_test macro of tools/rules/go.bzl makes them visible; a hand-written test
 // without a visibility for the graph fails the graph's analysis, naming it).
 func (l *depgraphLang) visible(r *rule.Rule, pkg string, defaultVisibility []string) bool {
 	if pkg == l.graph.Pkg {

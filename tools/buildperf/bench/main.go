@@ -1,0 +1,320 @@
+// Command bench measures Monoreel's build on this machine, in one run, each figure
+// next to its baseline from the same run:
+//
+//  1. cold: a clean build of the targets into a fresh output base, no cache (it
+//     uploads to a fresh remote cache, as CI does);
+//  2. warm: a clean build into another fresh output base, reading that cache;
+//  3. no-op: the same build again;
+//  4. leaf edit: an exported declaration added to one library; how many actions
+//     re-run out of the build's total, and whether each belongs to a target that
+//     depends on the library;
+//  5. //:release cold: every service binary for linux/amd64, linux/arm64 and
+//     darwin/arm64, fresh output base, no cache;
+//  6. the peer: plain `go build` (the pinned SDK) of the packages it can build (the
+//     others need generated code) for the same three platforms, cold (empty
+//     GOCACHE) and warm.
+//
+// It works on a copy of the checkout and a cache under the cache dir, so it never
+// touches your tree or your output base. It takes about 15 minutes on 2 cores:
+//
+//	./bazelw run //tools/buildperf/bench [-- --targets=//... --leaf=libs/snowflake]
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/monoreel/monoreel/tools/buildperf/cachediff/execlog"
+	"github.com/monoreel/monoreel/tools/buildperf/internal/buildrun"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+var platforms = []string{"linux/amd64", "linux/arm64", "darwin/arm64"}
+
+func run() error {
+	workspace := flag.String("workspace", os.Getenv("BUILD_WORKSPACE_DIRECTORY"), "the checkout to measure (set by bazel run)")
+	targets := flag.String("targets", "//...", "space-separated targets of the clean, warm, no-op and leaf builds")
+	leaf := flag.String("leaf", "libs/snowflake", "the library package the leaf edit changes")
+	goBin := flag.String("go", "", "the pinned Go SDK's go (set by the BUILD file)")
+	flag.Parse()
+	if *workspace == "" || *goBin == "" {
+		return errors.New("run me with ./bazelw run //tools/buildperf/bench")
+	}
+	goTool, err := filepath.EvalSymlinks(*goBin) // the SDK's real bin/, so go finds its GOROOT
+	if err != nil {
+		return err
+	}
+	work, err := buildrun.WorkDir("bench")
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(work); err != nil {
+		return err
+	}
+	checkout := filepath.Join(work, "checkout")
+	if err := buildrun.CopyCheckout(*workspace, checkout); err != nil {
+		return err
+	}
+	cache, err := buildrun.StartCache(filepath.Join(work, "cache"))
+	if err != nil {
+		return err
+	}
+	defer cache.Stop()
+	b := &bench{checkout: checkout, work: work, targets: strings.Fields(*targets), cache: cache}
+	defer b.shutdown()
+	return b.all(*leaf, goTool)
+}
+
+type bench struct {
+	checkout, work string
+	targets        []string
+	cache          *buildrun.Cache
+	bases          []string
+}
+
+func (b *bench) base(name string) string {
+	base := filepath.Join(b.work, "output-"+name)
+	b.bases = append(b.bases, base)
+	return base
+}
+
+// shutdown stops the Bazel servers of the output bases, which would otherwise
+// idle for hours.
+func (b *bench) shutdown() {
+	for _, base := range b.bases {
+		buildrun.Bazel(b.checkout, base, nil, "shutdown")
+	}
+}
+
+func (b *bench) build(base string, flags ...string) (buildrun.Result, error) {
+	args := append([]string{"--disk_cache="}, flags...)
+	return buildrun.Bazel(b.checkout, base, nil, "build", append(args, b.targets...)...)
+}
+
+func (b *bench) all(leaf, goTool string) error {
+	t := strings.Join(b.targets, " ")
+	cold, err := b.build(b.base("cold"), "--remote_cache="+b.cache.URL, "--remote_upload_local_results")
+	if err != nil {
+		return err
+	}
+	report("1. cold clean build of %s (no cache; uploading): %s, %d actions", t, secs(cold.Elapsed), cold.Actions)
+
+	warmBase := b.base("warm")
+	readCache := []string{"--config=remote-cache", "--remote_cache=" + b.cache.URL}
+	warm, err := b.build(warmBase, readCache...)
+	if err != nil {
+		return err
+	}
+	report("2. clean build of %s with the warm remote cache: %s, %d of %d cacheable actions hit; %.1fx faster than cold (target: 5x)",
+		t, secs(warm.Elapsed), warm.Hits, warm.Cacheable(), ratio(cold.Elapsed, warm.Elapsed))
+
+	noop, err := b.build(warmBase, readCache...)
+	if err != nil {
+		return err
+	}
+	report("3. no-op rebuild: %s, %d actions run (target: under 1 s)", secs(noop.Elapsed), noop.Processes-noop.Internal)
+
+	if err := b.leafEdit(warmBase, leaf, readCache, warm.Actions); err != nil {
+		return err
+	}
+
+	release, err := buildrun.Bazel(b.checkout, b.base("release"), nil, "build", "--disk_cache=", "//:release")
+	if err != nil {
+		return err
+	}
+	report("5. cold clean build of //:release (%s): %s, %d actions", strings.Join(platforms, ", "), secs(release.Elapsed), release.Actions)
+
+	return b.goPeer(goTool, release.Elapsed, noop.Elapsed)
+}
+
+// leafEdit adds an exported constant to a library, rebuilds, and checks that only
+// the library and the targets that depend on it re-ran actions.
+func (b *bench) leafEdit(base, leaf string, flags []string, total int) error {
+	src, err := firstSource(filepath.Join(b.checkout, leaf))
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(src, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(f, "\n// BenchEdit is tools/buildperf/bench's leaf edit: a change to the package's API.\nconst BenchEdit = %d\n", time.Now().UnixNano())
+	if err := f.Close(); err != nil {
+		return err
+	}
+	edit, err := b.build(base, flags...)
+	if err != nil {
+		return err
+	}
+	dependents, err := b.query(base, fmt.Sprintf("rdeps(%s, //%s:all)", strings.Join(b.targets, " + "), leaf))
+	if err != nil {
+		return err
+	}
+	logFile, err := os.Open(edit.ExecLog)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	spawns, err := execlog.Read(logFile)
+	if err != nil {
+		return err
+	}
+	var strangers []string
+	for _, s := range spawns {
+		if label := strings.TrimLeft(s.Label, "@"); !dependents[label] {
+			strangers = append(strangers, s.Mnemonic+" "+label)
+		}
+	}
+	report("4. leaf edit of //%s: %d of %d actions re-ran (%.1f%%), in %s; %d targets depend on it",
+		leaf, len(spawns), total, 100*float64(len(spawns))/float64(max(total, 1)), secs(edit.Elapsed), len(dependents))
+	if len(strangers) > 0 {
+		sort.Strings(strangers)
+		return fmt.Errorf("the leaf edit re-ran %d actions of targets that do not depend on //%s: %s",
+			len(strangers), leaf, strings.Join(strangers, ", "))
+	}
+	report("   every re-run action belongs to //%s or a target that depends on it", leaf)
+	return nil
+}
+
+// goPeer builds with plain go what plain go can build, for the three platforms.
+func (b *bench) goPeer(goTool string, releaseCold, bazelNoop time.Duration) error {
+	env := append(os.Environ(), "GOCACHE="+filepath.Join(b.work, "gocache"), "GOTOOLCHAIN=local", "CGO_ENABLED=0")
+	pkgs, total, err := b.goBuildable(goTool, env)
+	if err != nil {
+		return err
+	}
+	pass := func() (time.Duration, error) {
+		start := time.Now()
+		for _, p := range platforms {
+			goos, goarch, _ := strings.Cut(p, "/")
+			// Several packages at once: go builds them all and keeps nothing.
+			if out, err := b.goCmd(goTool, append(env, "GOOS="+goos, "GOARCH="+goarch), append([]string{"build"}, pkgs...)...); err != nil {
+				return 0, fmt.Errorf("go build for %s: %w\n%s", p, err, buildrun.Tail(out, 20))
+			}
+		}
+		return time.Since(start), nil
+	}
+	cold, err := pass()
+	if err != nil {
+		return err
+	}
+	warm, err := pass()
+	if err != nil {
+		return err
+	}
+	report("6. peer: go build of %d of %d packages (the rest need generated code) for %s: cold %s, warm %s",
+		len(pkgs), total, strings.Join(platforms, ", "), secs(cold), secs(warm))
+	report("   Bazel //:release cold / go build cold: %.2f (Bazel also builds the generated code, the SDK's standard library per platform and links every service)",
+		ratio(releaseCold, cold))
+	report("   Bazel no-op / go build warm: %.2f", ratio(bazelNoop, warm))
+	return nil
+}
+
+// goBuildable returns the packages plain go builds, and how many there are in
+// all: it drops those that fail for want of generated code (missing packages or
+// methods) and everything that imports them. It builds with a scratch cache of
+// its own, so the measured cold build stays cold.
+func (b *bench) goBuildable(goTool string, env []string) ([]string, int, error) {
+	out, err := b.goCmd(goTool, env, "list", "-e", "-f", "{{.ImportPath}} {{.Incomplete}} {{join .Deps \" \"}}", "./...")
+	if err != nil {
+		return nil, 0, fmt.Errorf("go list: %w\n%s", err, out)
+	}
+	deps := map[string][]string{}
+	var all []string
+	bad := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		all = append(all, f[0])
+		deps[f[0]] = f[2:]
+		if f[1] == "true" {
+			bad[f[0]] = true
+		}
+	}
+	probe := append(env, "GOCACHE="+filepath.Join(b.work, "gocache-probe"))
+	for {
+		var ok []string
+		for _, p := range all {
+			if !bad[p] && !slices.ContainsFunc(deps[p], func(d string) bool { return bad[d] }) {
+				ok = append(ok, p)
+			}
+		}
+		out, err := b.goCmd(goTool, probe, append([]string{"build"}, ok...)...)
+		if err == nil {
+			return ok, len(all), nil
+		}
+		failing := 0
+		for _, line := range strings.Split(out, "\n") {
+			if pkg, found := strings.CutPrefix(line, "# "); found && !bad[pkg] {
+				bad[pkg] = true
+				failing++
+			}
+		}
+		if failing == 0 {
+			return nil, 0, fmt.Errorf("go build: %w\n%s", err, buildrun.Tail(out, 20))
+		}
+	}
+}
+
+func (b *bench) goCmd(goTool string, env []string, args ...string) (string, error) {
+	cmd := exec.Command(goTool, args...)
+	cmd.Dir, cmd.Env = b.checkout, env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (b *bench) query(base, expr string) (map[string]bool, error) {
+	r, err := buildrun.Bazel(b.checkout, base, nil, "query", "--output=label", expr)
+	if err != nil {
+		return nil, err
+	}
+	labels := map[string]bool{}
+	for _, line := range strings.Split(r.Output, "\n") {
+		if strings.HasPrefix(line, "//") {
+			labels[strings.TrimSpace(line)] = true
+		}
+	}
+	return labels, nil
+}
+
+// firstSource returns the first non-test Go file of a package directory.
+func firstSource(dir string) (string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		return "", err
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		if !strings.HasSuffix(f, "_test.go") {
+			return f, nil
+		}
+	}
+	return "", fmt.Errorf("no Go source in %s", dir)
+}
+
+func report(format string, args ...any) { fmt.Printf("bench: "+format+"\n", args...) }
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+func ratio(a, b time.Duration) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return a.Seconds() / b.Seconds()
+}

@@ -1,0 +1,429 @@
+// Command remotecache proves that Monoreel's build is hermetic enough to share a
+// remote cache between machines and checkouts. It starts a real HTTP cache (nginx
+// with WebDAV PUT, from Debian) on loopback, with its storage under the cache dir,
+// and then:
+//
+//  1. builds the targets into a fresh output base A from an empty cache (uploading);
+//  2. builds them into a fresh output base B from a copy of the checkout at another
+//     path, and requires every cacheable action to be a remote cache hit (a miss
+//     fails with cachediff's explanation);
+//  3. compares the outputs of A and B byte for byte;
+//  4. builds a planted non-hermetic action (//tools/buildperf/cachediff/testdata) in A and B
+//     and requires cachediff to name it as the culprit of the misses it causes;
+//  5. stops the cache in the middle of a clean build: the build must still succeed,
+//     locally, with a warning;
+//  6. corrupts every blob in the cache: a clean build must refuse them (digests),
+//     run the actions locally and produce the same outputs as A;
+//  7. checks that a cache behind basic auth rejects an anonymous upload, and that
+//     --config=remote-cache (read-only) never writes.
+//
+// Run it as `./bazelw run //tools/buildperf/remotecache -- [--targets=//...]`; CI runs it
+// after the tests (.ci/run).
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/monoreel/monoreel/tools/buildperf/internal/buildrun"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "remotecache:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	workspace := flag.String("workspace", os.Getenv("BUILD_WORKSPACE_DIRECTORY"), "the checkout to build (set by bazel run)")
+	workspaceOf := flag.String("workspace_of", "", "a runfile of the checkout (its MODULE.bazel): how the test finds the checkout")
+	targets := flag.String("targets", "//...", "space-separated targets to build into A and B (steps 1-3)")
+	faultTargets := flag.String("fault_targets", "//services/idgen:idgen", "space-separated targets for the fault and access steps (5-7), each a clean build")
+	cachediff := flag.String("cachediff", "", "the cachediff binary (set by the BUILD file)")
+	workDir := flag.String("work_dir", "", "where output bases, the copy and the cache storage go (default: <cache dir>/remotecache-check)")
+	flag.Parse()
+	if *workspace == "" && *workspaceOf != "" {
+		real, err := filepath.EvalSymlinks(*workspaceOf)
+		if err != nil {
+			return err
+		}
+		*workspace = filepath.Dir(real)
+	}
+	if *workspace == "" {
+		return errors.New("no --workspace (run me with ./bazelw run)")
+	}
+	if *workDir == "" {
+		dir, err := buildrun.WorkDir("remotecache-check")
+		if err != nil {
+			return err
+		}
+		*workDir = dir
+	}
+	if err := os.RemoveAll(*workDir); err != nil {
+		return err
+	}
+	if *cachediff == "" {
+		return errors.New("no --cachediff (run me with ./bazelw run)")
+	}
+	cachediffBin, err := filepath.Abs(*cachediff)
+	if err != nil {
+		return err
+	}
+	c := &checker{workspace: *workspace, work: *workDir, targets: strings.Fields(*targets),
+		faultTargets: strings.Fields(*faultTargets), cachediffBin: cachediffBin}
+	defer c.stopCache()
+	return c.all()
+}
+
+type checker struct {
+	workspace, work string
+	targets         []string // steps 1-3
+	faultTargets    []string // steps 5-7: smaller, each step is a clean build
+	cachediffBin    string
+	cache           *buildrun.Cache
+	// Output bases A and B, and the copy of the checkout B builds from.
+	baseA, baseB, copyB string
+}
+
+// all runs the steps of the package comment in order: each builds on the state
+// the ones before leave (B reads what A uploaded; 4-7 reuse B's output base).
+func (c *checker) all() error {
+	if err := c.startCache(); err != nil {
+		return err
+	}
+	c.baseA, c.baseB = filepath.Join(c.work, "output-A"), filepath.Join(c.work, "output-B")
+	c.copyB = filepath.Join(c.work, "checkout-B")
+	a, err := c.buildA()
+	if err != nil {
+		return err
+	}
+	if err := c.buildB(a); err != nil {
+		return err
+	}
+	if err := c.compareAB(); err != nil {
+		return err
+	}
+	if err := c.plantedMiss(); err != nil {
+		return err
+	}
+	if err := c.cacheGoesAway(); err != nil {
+		return err
+	}
+	if err := c.corruptCache(); err != nil {
+		return err
+	}
+	if err := c.access(); err != nil {
+		return err
+	}
+	step("all checks passed")
+	return nil
+}
+
+// buildA is step 1; B's misses are explained against its execution log.
+func (c *checker) buildA() (buildrun.Result, error) {
+	step("1. clean build into output base A, uploading to the empty cache")
+	a, err := c.bazel(c.workspace, c.baseA, "build", append([]string{"--remote_upload_local_results"}, c.targets...)...)
+	if err != nil {
+		return a, err
+	}
+	fmt.Printf("   %s\n", a.Summary)
+	printCacheWarnings(a)
+	return a, nil
+}
+
+// buildB is step 2: every cacheable action of B must hit what A uploaded.
+func (c *checker) buildB(a buildrun.Result) error {
+	step("2. clean build into output base B, from a copy of the checkout at " + c.copyB)
+	if err := buildrun.CopyCheckout(c.workspace, c.copyB); err != nil {
+		return err
+	}
+	b, err := c.bazel(c.copyB, c.baseB, "build", append([]string{"--remote_upload_local_results"}, c.targets...)...)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("   %s\n   remote cache hits: %d of %d cacheable actions (%.1f%%)\n", b.Summary, b.Hits, b.Cacheable(), 100*b.HitRate())
+	printCacheWarnings(b)
+	if b.Hits != b.Cacheable() {
+		return fmt.Errorf("%d cacheable actions missed the cache in B: a non-hermetic action. cachediff %s %s says:\n%s",
+			b.Cacheable()-b.Hits, a.ExecLog, b.ExecLog, c.cachediff(a.ExecLog, b.ExecLog))
+	}
+	return nil
+}
+
+// compareAB is step 3.
+func (c *checker) compareAB() error {
+	step("3. outputs of A and B, byte for byte")
+	n, err := c.compareOutputs(c.workspace, c.baseA, c.copyB, c.baseB, c.targets)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("   %d output files identical\n", n)
+	return nil
+}
+
+// plantedMiss is step 4: a miss must be caught, and cachediff must name its cause.
+func (c *checker) plantedMiss() error {
+	step("4. a planted non-hermetic action: the misses it causes, explained by cachediff")
+	planted := []string{"//tools/buildperf/cachediff/testdata:planted"}
+	pa, err := c.bazel(c.workspace, c.baseA, "build", append([]string{"--remote_upload_local_results"}, planted...)...)
+	if err != nil {
+		return err
+	}
+	pb, err := c.bazel(c.copyB, c.baseB, "build", planted...)
+	if err != nil {
+		return err
+	}
+	if pb.Hits == pb.Cacheable() {
+		return fmt.Errorf("the action reading a non-hermetic input hit the cache (%s)", pb.Summary)
+	}
+	report := c.cachediff(pa.ExecLog, pb.ExecLog)
+	culprit := buildrun.FirstLine(report, "1. ")
+	if !strings.Contains(culprit, "//tools/buildperf/cachediff/testdata:now") {
+		return fmt.Errorf("cachediff did not name the planted //tools/buildperf/cachediff/testdata:now first:\n%s", report)
+	}
+	fmt.Printf("   B: %s\n   cachediff's first culprit: %s\n", pb.Summary, culprit)
+	return nil
+}
+
+// cacheGoesAway is step 5; it leaves the cache running again.
+func (c *checker) cacheGoesAway() error {
+	step("5. the cache goes away in the middle of a clean build")
+	if _, err := c.bazel(c.copyB, c.baseB, "clean"); err != nil {
+		return err
+	}
+	fault, err := c.bazelWhile(c.copyB, c.baseB, func() { c.stopCache() }, "build", c.faultTargets...)
+	if err != nil {
+		return fmt.Errorf("the build failed when the cache went away: %w", err)
+	}
+	warning := buildrun.FirstLine(fault.Output, "remote cache")
+	if warning == "" {
+		return fmt.Errorf("the build survived the cache going away but printed no remote cache warning:\n%s", buildrun.Tail(fault.Output, 20))
+	}
+	fmt.Printf("   build succeeded locally (%s), warned: %.160s\n", fault.Summary, warning)
+	return c.startCache()
+}
+
+// corruptCache is step 6.
+func (c *checker) corruptCache() error {
+	step("6. every blob in the cache corrupted: detected by digest, never used")
+	corrupted, err := corruptBlobs(filepath.Join(c.work, "storage", "cas"))
+	if err != nil {
+		return err
+	}
+	if _, err := c.bazel(c.copyB, c.baseB, "clean"); err != nil {
+		return err
+	}
+	corrupt, err := c.bazel(c.copyB, c.baseB, "build", c.faultTargets...)
+	if err != nil {
+		return fmt.Errorf("the build on a corrupt cache failed instead of running the actions locally: %w", err)
+	}
+	mismatch := buildrun.FirstLine(corrupt.Output, "digest")
+	if mismatch == "" {
+		return fmt.Errorf("%d corrupt blobs were served without a digest warning:\n%s", corrupted, buildrun.Tail(corrupt.Output, 20))
+	}
+	if corrupt.Hits != 0 {
+		return fmt.Errorf("%d actions were served from a cache whose every blob is corrupt", corrupt.Hits)
+	}
+	n, err := c.compareOutputs(c.workspace, c.baseA, c.copyB, c.baseB, c.faultTargets)
+	if err != nil {
+		return fmt.Errorf("after the corrupt cache: %w", err)
+	}
+	fmt.Printf("   %d blobs corrupted; refused (%s), ran locally, %d outputs identical to A\n   warned: %.200s\n",
+		corrupted, corrupt.Summary, n, mismatch)
+	return nil
+}
+
+// access is step 7.
+func (c *checker) access() error {
+	step("7. access: basic auth and the read-only config")
+	if err := c.checkAuth(); err != nil {
+		return err
+	}
+	puts := c.cache.Puts()
+	if _, err := c.bazel(c.copyB, c.baseB, "clean"); err != nil {
+		return err
+	}
+	if _, err := c.bazel(c.copyB, c.baseB, "build", c.faultTargets...); err != nil {
+		return err
+	}
+	if after := c.cache.Puts(); after != puts {
+		return fmt.Errorf("--config=remote-cache wrote %d blobs to the cache", after-puts)
+	}
+	fmt.Println("   anonymous upload refused (401), authenticated accepted; --config=remote-cache wrote nothing")
+	return nil
+}
+
+func step(s string) { fmt.Println("remotecache: " + s) }
+
+// printCacheWarnings shows what Bazel said about the cache during a build that
+// should have gone cleanly: a failed upload there is a miss later.
+func printCacheWarnings(r buildrun.Result) {
+	lines := strings.Split(r.Output, "\n")
+	for i, line := range lines {
+		if strings.Contains(line, "WARNING: Remote Cache") {
+			fmt.Printf("   %s\n", strings.Join(lines[i:min(i+3, len(lines))], "\n   "))
+		}
+	}
+}
+
+// cachediff returns what //tools/buildperf/cachediff says about the misses of log b against a.
+func (c *checker) cachediff(a, b string) string {
+	out, err := exec.Command(c.cachediffBin, a, b).CombinedOutput()
+	var exit *exec.ExitError
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) { // 1: there were misses
+		return fmt.Sprintf("cachediff failed: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// bazel builds (or cleans) in dir with its own output base, against the cache
+// with --config=remote-cache as users have it (it reads and never writes); the
+// upload steps add --remote_upload_local_results as CI does. No disk cache.
+func (c *checker) bazel(dir, outputBase, command string, args ...string) (buildrun.Result, error) {
+	return c.bazelWhile(dir, outputBase, nil, command, args...)
+}
+
+// bazelWhile is bazel, calling during (if set) once the build is under way.
+func (c *checker) bazelWhile(dir, outputBase string, during func(), command string, args ...string) (buildrun.Result, error) {
+	if command == "build" {
+		args = append([]string{"--config=remote-cache", "--remote_cache=" + c.cache.URL, "--disk_cache="}, args...)
+	}
+	return buildrun.Bazel(dir, outputBase, during, command, args...)
+}
+
+// compareOutputs hashes the output files of the targets in both output bases.
+func (c *checker) compareOutputs(dirA, baseA, dirB, baseB string, targets []string) (int, error) {
+	files, err := outputFiles(dirA, baseA, targets)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, rel := range files {
+		// cquery also lists the targets' instances in other configurations (the
+		// release and image transitions, "-ST-" in the path), of which a build
+		// makes only what it needs: compare what was built.
+		a, err := hashTree(filepath.Join(baseA, "execroot", "_main", rel))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		b, err := hashTree(filepath.Join(baseB, "execroot", "_main", rel))
+		if errors.Is(err, fs.ErrNotExist) && strings.Contains(rel, "-ST-") {
+			continue // a transitioned configuration B's targets did not need
+		}
+		if err != nil {
+			return n, err
+		}
+		for name, ha := range a {
+			if b[name] != ha {
+				return n, fmt.Errorf("%s differs between A and B", filepath.Join(rel, name))
+			}
+			n++
+		}
+		if len(a) != len(b) {
+			return n, fmt.Errorf("%s holds %d files in A, %d in B", rel, len(a), len(b))
+		}
+	}
+	return n, nil
+}
+
+func outputFiles(dir, base string, targets []string) ([]string, error) {
+	args := append([]string{"--output_base=" + base, "cquery", "--output=files"}, targets...)
+	cmd := exec.Command(filepath.Join(dir, "bazelw"), args...)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("cquery --output=files: %w", err)
+	}
+	return strings.Fields(string(out)), nil
+}
+
+// hashTree returns the sha256 of a file, or of every file below a directory.
+func hashTree(root string) (map[string]string, error) {
+	hashes := map[string]string{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		hashes[rel] = hex.EncodeToString(h.Sum(nil))
+		return nil
+	})
+	return hashes, err
+}
+
+// corruptBlobs flips a byte in every stored blob.
+func corruptBlobs(dir string) (int, error) {
+	n := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil || len(data) == 0 {
+			return err
+		}
+		data[len(data)/2] ^= 0xff
+		n++
+		return os.WriteFile(path, data, 0o644)
+	})
+	return n, err
+}
+
+func (c *checker) checkAuth() error {
+	put := func(user string) (int, error) {
+		req, err := http.NewRequest(http.MethodPut, c.cache.AuthURL+"/cas/0000000000000000000000000000000000000000000000000000000000000000", strings.NewReader("x"))
+		if err != nil {
+			return 0, err
+		}
+		if user != "" {
+			req.SetBasicAuth(user, "secret")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := put(""); err != nil || code != http.StatusUnauthorized {
+		return fmt.Errorf("anonymous upload to the authenticated cache: %d, %v; want 401", code, err)
+	}
+	if code, err := put("ci"); err != nil || code >= 300 {
+		return fmt.Errorf("authenticated upload: %d, %v; want 2xx", code, err)
+	}
+	return nil
+}
+
+func (c *checker) startCache() error {
+	cache, err := buildrun.StartCache(c.work)
+	if err != nil {
+		return err
+	}
+	c.cache = cache
+	return nil
+}
+
+func (c *checker) stopCache() { c.cache.Stop() }
