@@ -9,7 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/monoreel/monoreel/libs/cache"
+	"github.com/monoreel/monoreel/libs/grpcerr"
 	"github.com/monoreel/monoreel/libs/testproc"
 	cdnpushv1 "github.com/monoreel/monoreel/proto/cdnpush/v1"
 	"github.com/monoreel/monoreel/services/cdnpush/client"
@@ -102,6 +106,11 @@ func TestWarmsRealEdges(t *testing.T) {
 	st = settled(t, svc, bad.GetJobId())
 	if p := st.GetPairs()[0]; st.GetState() != cdnpushv1.JobState_JOB_STATE_FAILED || p.GetAttempts() != 2 || !strings.Contains(p.GetError(), "500") {
 		t.Errorf("failing edge: %v", st)
+	}
+
+	_, err = svc.Warm(context.Background(), &cdnpushv1.WarmRequest{})
+	if status.Code(err) != codes.InvalidArgument || grpcerr.Reason(err) != "INVALID_WARM_REQUEST" || grpcerr.Info(err).GetDomain() != "monoreel.cdnpush" {
+		t.Errorf("Warm with no keys = %v (reason %q), want InvalidArgument INVALID_WARM_REQUEST from monoreel.cdnpush", err, grpcerr.Reason(err))
 	}
 	if err := proc.Terminate(t, 30*time.Second); err != nil {
 		t.Errorf("exit after SIGTERM: %v", err)

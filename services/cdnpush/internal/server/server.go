@@ -3,12 +3,12 @@ package server
 
 import (
 	"context"
-	"errors"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/monoreel/monoreel/libs/grpcerr"
 	cdnpushv1 "github.com/monoreel/monoreel/proto/cdnpush/v1"
 	"github.com/monoreel/monoreel/services/cdnpush/internal/warm"
 )
@@ -28,14 +28,16 @@ func New(engine *warm.Engine, jobs context.Context) *Server {
 
 func (s *Server) Warm(_ context.Context, req *cdnpushv1.WarmRequest) (*cdnpushv1.WarmResponse, error) {
 	id, existing, already, err := s.engine.Start(s.jobs, req.GetKeys(), req.GetEdges(), req.GetIdempotencyKey())
-	if errors.Is(err, warm.ErrInvalid) {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
-	}
 	if err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
+		return nil, warmErrors.ToStatus(err)
 	}
 	return &cdnpushv1.WarmResponse{JobId: id, Existing: existing, AlreadyWarm: int32(already)}, nil
 }
+
+// warmErrors maps the engine's errors; any other is Internal (grpcerr).
+var warmErrors = grpcerr.Mapper{Domain: "monoreel.cdnpush", Rules: []grpcerr.Rule{
+	{Err: warm.ErrInvalid, Code: codes.InvalidArgument, Reason: "INVALID_WARM_REQUEST"},
+}}
 
 var pairStates = map[warm.PairState]cdnpushv1.PairState{
 	warm.Pending:     cdnpushv1.PairState_PAIR_STATE_PENDING,
