@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Formats (fix) or checks (check) the workspace: Starlark with buildifier (built by
-# Bazel from github.com/bazelbuild/buildtools) and Go with the pinned SDK's gofmt.
+# Bazel from github.com/bazelbuild/buildtools), formatted and linted, and Go with the
+# pinned SDK's gofmt. Lint skips third_party/: stand-ins that mirror upstream files
+# and bind Bazel's builtins on purpose (third_party/offline_modules/protobuf).
 #   ./bazelw run //:format                     reformat in place
 #   ./bazelw test //tools/format:format_test   fail on unformatted files
 set -euo pipefail
@@ -21,27 +23,31 @@ list() {
 }
 starlark=()
 while IFS= read -r -d '' f; do starlark+=("$f"); done < <(list BUILD.bazel BUILD '*.bzl' MODULE.bazel WORKSPACE)
+linted=()
+for f in "${starlark[@]}"; do [[ $f == ./third_party/* ]] || linted+=("$f"); done
 gofiles=()
 while IFS= read -r -d '' f; do gofiles+=("$f"); done < <(list '*.go')
 
 case "$mode" in
   fix)
     "$buildifier" -mode=fix "${starlark[@]}"
+    "$buildifier" -mode=fix -lint=fix "${linted[@]}"
     "$gofmt" -w "${gofiles[@]}"
     ;;
   check)
     failed=0
     if ! "$buildifier" -mode=check "${starlark[@]}"; then failed=1; fi
+    if ! "$buildifier" -mode=check -lint=warn "${linted[@]}"; then failed=1; fi
     unformatted=$("$gofmt" -l "${gofiles[@]}")
     if [ -n "$unformatted" ]; then
       printf '%s # gofmt\n' $unformatted
       failed=1
     fi
     if [ $failed = 1 ]; then
-      echo "format: the files above are not formatted; run: ./bazelw run //:format" >&2
+      echo "format: the files above are not formatted or have lint warnings; run: ./bazelw run //:format (it fixes what buildifier can)" >&2
       exit 1
     fi
-    echo "format: ${#starlark[@]} Starlark and ${#gofiles[@]} Go files formatted"
+    echo "format: ${#starlark[@]} Starlark files formatted (${#linted[@]} linted) and ${#gofiles[@]} Go files formatted"
     ;;
   *) echo "unknown mode $mode" >&2; exit 2 ;;
 esac

@@ -1,8 +1,8 @@
 //go:build tools
 
 // Package godeps pins in go.mod the Go programs the build runs (mockgen, msgp,
-// buildifier) and the runtime of generated code (msgp), which no checked-in Go file
-// imports, so that `go mod tidy` keeps them. Bazel never builds this file: gazelle
+// buildifier, nogo's staticcheck analyzers) and the runtime of generated code
+// (msgp), which no checked-in Go file imports, so that `go mod tidy` keeps them. Bazel never builds this file: gazelle
 // is told to skip the directory (see //:BUILD.bazel).
 package godeps
 
@@ -11,4 +11,6 @@ import (
 	_ "github.com/tinylib/msgp"
 	_ "github.com/tinylib/msgp/msgp"
 	_ "go.uber.org/mock/mockgen"
+	_ "honnef.co/go/tools/simple"
+	_ "honnef.co/go/tools/staticcheck"
 )

@@ -5,6 +5,7 @@ of exactly the .proto files of the given proto_library targets, with the repo's
 buf.yaml, so the checks are hermetic and cached like any test.
 """
 
+load("@com_google_protobuf//bazel/common:proto_info.bzl", "ProtoInfo")
 load("@rules_shell//shell:sh_binary.bzl", "sh_binary")
 load("@rules_shell//shell:sh_test.bzl", "sh_test")
 

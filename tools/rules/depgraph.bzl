@@ -18,7 +18,7 @@ def _in_main_repo(label):
 def _label(label):
     return "//%s:%s" % (label.package, label.name)
 
-def _depgraph_aspect_impl(target, ctx):
+def _depgraph_aspect_impl(_target, ctx):
     transitive = []
     deps = {}
     for name in dir(ctx.rule.attr):
