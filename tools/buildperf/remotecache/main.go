@@ -3,10 +3,11 @@
 // with WebDAV PUT, from Debian) on loopback, with its storage under the cache dir,
 // and then:
 //
-//  1. builds the targets into a fresh output base A from an empty cache (uploading);
-//  2. builds them into a fresh output base B from a copy of the checkout at another
-//     path, and requires every cacheable action to be a remote cache hit (a miss
-//     fails with cachediff's explanation);
+//  1. builds the targets into a fresh output base A, from a copy of the checkout,
+//     with an empty cache (uploading);
+//  2. builds them into a fresh output base B from a second copy at another path,
+//     and requires every cacheable action to be a remote cache hit (a miss fails
+//     with cachediff's explanation);
 //  3. compares the outputs of A and B byte for byte;
 //  4. builds a planted non-hermetic action (//tools/buildperf/cachediff/testdata) in A and B
 //     and requires cachediff to name it as the culprit of the misses it causes;
@@ -92,8 +93,11 @@ type checker struct {
 	faultTargets    []string // steps 5-7: smaller, each step is a clean build
 	cachediffBin    string
 	cache           *buildrun.Cache
-	// Output bases A and B, and the copy of the checkout B builds from.
-	baseA, baseB, copyB string
+	// Output bases A and B, and the copies of the checkout they build from: a
+	// copy has no convenience symlinks (bazel-<dir>) into another output base,
+	// which a build of //... with a new output base would wander into, and no
+	// user.bazelrc, so A and B build with the same settings.
+	baseA, baseB, copyA, copyB string
 }
 
 // all runs the steps of the package comment in order: each builds on the state
@@ -103,7 +107,7 @@ func (c *checker) all() error {
 		return err
 	}
 	c.baseA, c.baseB = filepath.Join(c.work, "output-A"), filepath.Join(c.work, "output-B")
-	c.copyB = filepath.Join(c.work, "checkout-B")
+	c.copyA, c.copyB = filepath.Join(c.work, "checkout-A"), filepath.Join(c.work, "checkout-B")
 	a, err := c.buildA()
 	if err != nil {
 		return err
@@ -132,8 +136,11 @@ func (c *checker) all() error {
 
 // buildA is step 1; B's misses are explained against its execution log.
 func (c *checker) buildA() (buildrun.Result, error) {
-	step("1. clean build into output base A, uploading to the empty cache")
-	a, err := c.bazel(c.workspace, c.baseA, "build", append([]string{"--remote_upload_local_results"}, c.targets...)...)
+	step("1. clean build into output base A, from a copy of the checkout at " + c.copyA + ", uploading to the empty cache")
+	if err := buildrun.CopyCheckout(c.workspace, c.copyA); err != nil {
+		return buildrun.Result{}, err
+	}
+	a, err := c.bazel(c.copyA, c.baseA, "build", append([]string{"--remote_upload_local_results"}, c.targets...)...)
 	if err != nil {
 		return a, err
 	}
@@ -164,7 +171,7 @@ func (c *checker) buildB(a buildrun.Result) error {
 // compareAB is step 3.
 func (c *checker) compareAB() error {
 	step("3. outputs of A and B, byte for byte")
-	n, err := c.compareOutputs(c.workspace, c.baseA, c.copyB, c.baseB, c.targets)
+	n, err := c.compareOutputs(c.copyA, c.baseA, c.copyB, c.baseB, c.targets)
 	if err != nil {
 		return err
 	}
@@ -176,7 +183,7 @@ func (c *checker) compareAB() error {
 func (c *checker) plantedMiss() error {
 	step("4. a planted non-hermetic action: the misses it causes, explained by cachediff")
 	planted := []string{"//tools/buildperf/cachediff/testdata:planted"}
-	pa, err := c.bazel(c.workspace, c.baseA, "build", append([]string{"--remote_upload_local_results"}, planted...)...)
+	pa, err := c.bazel(c.copyA, c.baseA, "build", append([]string{"--remote_upload_local_results"}, planted...)...)
 	if err != nil {
 		return err
 	}
@@ -235,7 +242,7 @@ func (c *checker) corruptCache() error {
 	if corrupt.Hits != 0 {
 		return fmt.Errorf("%d actions were served from a cache whose every blob is corrupt", corrupt.Hits)
 	}
-	n, err := c.compareOutputs(c.workspace, c.baseA, c.copyB, c.baseB, c.faultTargets)
+	n, err := c.compareOutputs(c.copyA, c.baseA, c.copyB, c.baseB, c.faultTargets)
 	if err != nil {
 		return fmt.Errorf("after the corrupt cache: %w", err)
 	}
