@@ -6,7 +6,7 @@ Each entry is a domain with a gRPC service in proto/<domain>/v1. From this list 
   //proto:mocks                    every API's mock package, proto/<domain>/v1/mock
                                    (a package missing for a listed domain fails the
                                    build: "no such package")
-  proto/<domain>/v1/mock           go_grpc_mock (tools/gomock) finds its API here and
+  proto/<domain>/v1/mock           go_grpc_mock (tools/rules/gomock.bzl) finds its API here and
                                    fails for a domain that is not listed
 
 Adding an API is its .proto (gazelle writes its BUILD file), one line below, and

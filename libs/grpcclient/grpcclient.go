@@ -12,8 +12,9 @@ import (
 	"github.com/monoreel/monoreel/libs/coloring"
 )
 
-// Dial connects to another service (plaintext: services talk on a private
-// network), passing the caller's colouring on with every call. opts come after
+// Dial makes a client of another service (plaintext: services talk on a
+// private network), which passes the caller's colouring on with every call. It
+// connects lazily, at the first call: an error here is a bad target or option. opts come after
 // the defaults, so they may add to or override them.
 func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	opts = append([]grpc.DialOption{
@@ -23,7 +24,7 @@ func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	}, opts...)
 	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", target, err)
+		return nil, fmt.Errorf("a client for %s: %w", target, err)
 	}
 	return conn, nil
 }

@@ -1,5 +1,5 @@
 // Command depgraph checks Monoreel's module boundaries and module cycles on the
-// target graph Bazel itself reports (the depgraph aspect, see defs.bzl), and
+// target graph Bazel itself reports (the depgraph aspect, see tools/rules/depgraph.bzl), and
 // explains the module graph to people.
 //
 //	depgraph [--graph=FILE] [--rules=FILE] [--baseline=FILE] COMMAND

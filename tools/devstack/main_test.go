@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -29,5 +30,14 @@ func TestScenario(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q", want)
 		}
+	}
+}
+
+// TestOrderIsChecked: a service listed before one it calls is refused by name,
+// before anything starts.
+func TestOrderIsChecked(t *testing.T) {
+	_, err := startStack(t.TempDir(), serviceFlags{{"orchestrator", "/nonexistent/orchestrator"}}, "ffmpeg", io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "orchestrator starts before config, which it calls") {
+		t.Errorf("startStack = %v, want the order named", err)
 	}
 }

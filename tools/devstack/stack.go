@@ -27,6 +27,14 @@ type stack struct {
 	videoDir string
 }
 
+// calls are the services each service is given the address of (args below):
+// they must start before it.
+var calls = map[string][]string{
+	"upload":       {"idgen"},
+	"orchestrator": {"config", "transcode", "aitag", "cdnpush"},
+	"danmaku":      {"config", "idgen"},
+}
+
 // startStack starts everything under dir (data and logs): the services in the
 // order given, ffmpeg for transcode and aitag.
 func startStack(dir string, binaries serviceFlags, ffmpeg string, log io.Writer) (*stack, error) {
@@ -68,6 +76,12 @@ func startStack(dir string, binaries serviceFlags, ffmpeg string, log io.Writer)
 	}
 	for _, b := range binaries {
 		name, start := b.name, time.Now()
+		for _, callee := range calls[name] {
+			if s.svc[callee] == nil {
+				s.stop()
+				return nil, fmt.Errorf("%s starts before %s, which it calls: put %s after %s in services/services.bzl", name, callee, name, callee)
+			}
+		}
 		svc, err := testproc.LaunchService(b.path, filepath.Join(dir, "logs", name+".log"), args(name)...)
 		if err != nil {
 			s.stop()

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -42,7 +44,7 @@ func Files(root string) ([]string, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("git ls-files in %s: %v: %s", root, err, stderr.String())
+		return nil, fmt.Errorf("git ls-files in %s (the check needs a git checkout): %v: %s", root, err, stderr.String())
 	}
 	var files []string
 	for _, f := range strings.Split(string(out), "\x00") {
@@ -76,7 +78,7 @@ func Check(root string, files []string, allowed map[string]string) ([]Problem, e
 			problems = append(problems, Problem{f, reason})
 		}
 	}
-	for f := range allowed {
+	for _, f := range slices.Sorted(maps.Keys(allowed)) {
 		if !seen[f] {
 			problems = append(problems, Problem{f, "in the allow-list but not in the repository: remove its line"})
 		}

@@ -25,16 +25,18 @@ _BUF = "@buf//:bin/buf"
 _CONFIG = "//:buf.yaml"
 _SCRIPT = "//tools/rules:buf_check.sh"
 
-def buf_checks(name, protos, baseline, breaking_cases = []):
+def buf_checks(name, protos, baseline, breaking_cases = [], visibility = None):
     """Defines :lint, :breaking, :breaking_selftest (tests), :update_baseline and `name`.
 
     Args:
-      name: the test_suite of the checks (the target the module graph starts from).
+      name: the test_suite of the checks.
       protos: every proto_library to check.
       baseline: the committed buf image (text format) the breaking check compares with.
       breaking_cases: [file, sed expression, comma-separated words] triples:
         :breaking_selftest applies each to a copy and requires the breaking
         check to fail with a message naming every word.
+      visibility: of the test_suite; written in the BUILD file, where gazelle
+        sees it, so the module graph (tools/depgraph) takes the suite as a root.
     """
     sources = name + "_sources"
     _proto_sources(name = sources, protos = protos)
@@ -67,8 +69,7 @@ def buf_checks(name, protos, baseline, breaking_cases = []):
     native.test_suite(
         name = name,
         tests = tests,
-        # The module graph (tools/depgraph) starts from it.
-        visibility = ["//tools/depgraph:__pkg__"],
+        visibility = visibility,
     )
     sh_binary(
         name = "update_baseline",

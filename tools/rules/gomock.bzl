@@ -4,9 +4,14 @@ proto/<domain>/v1/mock/BUILD.bazel of every API in API_DOMAINS (proto/apis.bzl) 
 
     load("//tools/rules:gomock.bzl", "go_grpc_mock")
 
-    go_grpc_mock()
+    go_grpc_mock(
+        name = "mock",
+        visibility = ["//visibility:public"],
+    )
 
-which declares the go_library `mock`, importpath
+(name and visibility are the macro's defaults, written out so that gazelle, which
+cannot look into a macro, lists the target as a root of the depgraph check), which
+declares the go_library `mock`, importpath
 github.com/monoreel/monoreel/proto/<domain>/v1/mock, from the go_proto_library
 `<domain>v1_go_proto` of proto/<domain>/v1 (gazelle's names). It holds:
 

@@ -145,7 +145,7 @@ func (l *depgraphLang) packageRoots(args language.GenerateArgs) []string {
 	rules = append(rules, args.OtherGen...)
 	exclude := map[string]bool{}
 	if args.Rel == l.graph.Pkg {
-		exclude = graphUsers(rules, l.graph.Name)
+		exclude = graphUsers(rules, l.graph)
 	}
 	include := map[string]bool{}
 	for _, r := range rules {
@@ -162,11 +162,12 @@ func (l *depgraphLang) packageRoots(args language.GenerateArgs) []string {
 	return names
 }
 
-// visible says whether the graph's package may depend on r. With no
-// visibility of its own or from its package, a rule is private, except a
-// test: tests are what nothing else depends on, so they are always roots (the
-// go_test macro of tools/rules/go.bzl makes them visible; a hand-written test
-// without a visibility for the graph fails the graph's analysis, naming it).
+// visible says whether the graph's package may depend on r. A test with no
+// visibility of its own always is: tests are what nothing else depends on, so
+// they must be roots (the go_test macro of tools/rules/go.bzl makes them
+// visible; a hand-written test without a visibility for the graph fails the
+// graph's analysis, naming it). Any other rule with no visibility of its own
+// or from its package is private.
 func (l *depgraphLang) visible(r *rule.Rule, pkg string, defaultVisibility []string) bool {
 	if pkg == l.graph.Pkg {
 		return true
@@ -177,9 +178,8 @@ func (l *depgraphLang) visible(r *rule.Rule, pkg string, defaultVisibility []str
 		if vis == nil {
 			return true // an expression: Bazel says so if it is not visible
 		}
-	}
-	if vis == nil {
-		return strings.HasSuffix(r.Kind(), "_test") || r.Kind() == "test_suite"
+	} else if strings.HasSuffix(r.Kind(), "_test") || r.Kind() == "test_suite" {
+		return true
 	}
 	for _, v := range vis {
 		lbl, err := label.Parse(v)
@@ -201,12 +201,12 @@ func (l *depgraphLang) visible(r *rule.Rule, pkg string, defaultVisibility []str
 // graphUsers are the graph rule and the rules of its package that use it,
 // directly or through one another (":repo", "$(rootpath :repo)", ...): as
 // roots they would make a cycle.
-func graphUsers(rules []*rule.Rule, graph string) map[string]bool {
-	users := map[string]bool{graph: true}
+func graphUsers(rules []*rule.Rule, graph label.Label) map[string]bool {
+	users := map[string]bool{graph.Name: true}
 	for grew := true; grew; {
 		grew = false
 		for _, r := range rules {
-			if !users[r.Name()] && mentions(r, users) {
+			if !users[r.Name()] && mentions(r, graph.Pkg, users) {
 				users[r.Name()] = true
 				grew = true
 			}
@@ -215,9 +215,9 @@ func graphUsers(rules []*rule.Rule, graph string) map[string]bool {
 	return users
 }
 
-// mentions says whether an attribute of r names one of the package's targets
-// in names by a label.
-func mentions(r *rule.Rule, names map[string]bool) bool {
+// mentions says whether an attribute of r names one of the targets of package
+// pkg in names, by a relative (":x") or an absolute ("//pkg:x") label.
+func mentions(r *rule.Rule, pkg string, names map[string]bool) bool {
 	found := false
 	for _, key := range r.AttrKeys() {
 		bzl.Walk(r.Attr(key), func(x bzl.Expr, _ []bzl.Expr) {
@@ -226,7 +226,7 @@ func mentions(r *rule.Rule, names map[string]bool) bool {
 				return
 			}
 			for _, field := range strings.FieldsFunc(s.Value, func(c rune) bool { return strings.ContainsRune(" ()", c) }) {
-				if lbl, err := label.Parse(field); err == nil && lbl.Relative && names[lbl.Name] {
+				if lbl, err := label.Parse(field); err == nil && lbl.Repo == "" && (lbl.Relative || lbl.Pkg == pkg) && names[lbl.Name] {
 					found = true
 				}
 			}

@@ -28,11 +28,16 @@ go_binary(name = "s")
 sh_test(name = "s_test")
 go_library(name = "s_lib", visibility = ["//visibility:private"])
 `,
+	"services/private": `
+package(default_visibility = ["//visibility:private"])
+go_library(name = "private")                           # checked through its test
+go_test(name = "private_test")
+`,
 	"tools/depgraph": `
 module_graph(name = "repo", roots = ["//old:x"])
 go_binary(name = "depgraph", data = [":repo"])
 sh_test(name = "check", args = ["$(rootpath :repo)"])
-genrule(name = "picture", srcs = [":repo"])
+genrule(name = "picture", srcs = ["//tools/depgraph:repo"])
 sh_binary(name = "update_picture", data = [":picture"])
 go_library(name = "depgraph_lib")
 `,
@@ -78,13 +83,14 @@ func walk(t *testing.T, rels []string) *rule.Rule {
 }
 
 func TestRootsAreEveryVisibleTarget(t *testing.T) {
-	graph := walk(t, []string{"libs/a", "services/s", "tools/depgraph", ""})
+	graph := walk(t, []string{"libs/a", "services/private", "services/s", "tools/depgraph", ""})
 	want := []string{
 		":depgraph_lib",
 		"//:release",
 		"//libs/a",
 		"//libs/a:a_test",
 		"//libs/a:new_test",
+		"//services/private:private_test",
 		"//services/s",
 		"//services/s:s_test",
 	}

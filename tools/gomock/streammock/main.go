@@ -61,7 +61,6 @@ func run(mockgen, goTool, source, archive, importpath, pkg, out string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
 	cmd := exec.Command(mockgen,
 		"-archive="+archive,
 		"-package="+pkg,
@@ -74,6 +73,7 @@ func run(mockgen, goTool, source, archive, importpath, pkg, out string) error {
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = f, os.Stderr
 	if err := cmd.Run(); err != nil {
+		f.Close()
 		return fmt.Errorf("mockgen %s %s: %w", importpath, strings.Join(names, ","), err)
 	}
 	return f.Close()

@@ -1,5 +1,5 @@
 // Command ocibuild writes a service's multi-platform image as an OCI image layout
-// (and optionally a tarball of it). Bazel runs it for go_image (tools/image).
+// (and optionally a tarball of it). Bazel runs it for go_image (tools/rules/image.bzl).
 //
 //	ocibuild --name=idgen --binary=linux/amd64=PATH --binary=linux/arm64=PATH \
 //	    --zoneinfo=zoneinfo.zip --port=9090 --layout=OUT_DIR [--tarball=OUT.tar] \

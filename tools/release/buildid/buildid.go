@@ -52,18 +52,16 @@ var ErrNoID = errors.New("no GNU build-id note or LC_UUID load command")
 // Set rewrites the build ID in data (an ELF or Mach-O binary) in place and
 // returns it.
 func Set(data []byte) ([]byte, error) {
-	off, size, err := locate(data)
+	if isMachO(data) {
+		return data, setMachO(data)
+	}
+	off, size, err := locateELF(data)
 	if err != nil {
 		return nil, err
 	}
 	clear(data[off : off+size])
 	sum := sha256.Sum256(data)
 	copy(data[off:off+size], sum[:size])
-	if isMachO(data) {
-		// An RFC 4122 name-based UUID, as Apple's linker writes.
-		data[off+6] = data[off+6]&0x0f | 0x30
-		data[off+8] = data[off+8]&0x3f | 0x80
-	}
 	return data, nil
 }
 
@@ -102,17 +100,18 @@ func locateELF(data []byte) (int, int, error) {
 		}
 		// Notes: namesz, descsz, type (4 bytes each, file byte order), the
 		// name and the descriptor, each padded to 4 bytes.
+		size := uint64(len(data))
+		if s.Offset > size || s.Size > size-s.Offset {
+			return 0, 0, fmt.Errorf("section %s runs past the end of the file", s.Name)
+		}
 		for pos := uint64(0); pos+12 <= s.Size; {
-			at := int(s.Offset + pos)
-			if at+12 > len(data) {
-				return 0, 0, fmt.Errorf("section %s runs past the end of the file", s.Name)
-			}
+			at := s.Offset + pos
 			namesz := uint64(f.ByteOrder.Uint32(data[at:]))
 			descsz := uint64(f.ByteOrder.Uint32(data[at+4:]))
 			typ := f.ByteOrder.Uint32(data[at+8:])
 			name := pos + 12
 			desc := name + align4(namesz)
-			if desc+descsz > s.Size || int(s.Offset+desc+descsz) > len(data) {
+			if namesz > s.Size || descsz > s.Size || desc+descsz > s.Size {
 				return 0, 0, fmt.Errorf("a note of section %s runs past its end", s.Name)
 			}
 			nameBytes := data[int(s.Offset+name):int(s.Offset+name+namesz)]
@@ -129,25 +128,3 @@ func locateELF(data []byte) (int, int, error) {
 }
 
 func align4(n uint64) uint64 { return (n + 3) &^ 3 }
-
-// loadCmdUUID is LC_UUID: cmd, cmdsize, then 16 bytes of UUID.
-const loadCmdUUID = 0x1b
-
-func locateMachO(data []byte) (int, int, error) {
-	f, err := macho.NewFile(bytes.NewReader(data))
-	if err != nil {
-		return 0, 0, fmt.Errorf("Mach-O: %w", err)
-	}
-	off := 32 // mach_header_64
-	if f.Magic == macho.Magic32 {
-		off = 28
-	}
-	for _, l := range f.Loads {
-		raw := l.Raw()
-		if len(raw) >= 24 && f.ByteOrder.Uint32(raw) == loadCmdUUID {
-			return off + 8, 16, nil
-		}
-		off += len(raw)
-	}
-	return 0, 0, ErrNoID
-}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"testing"
@@ -51,8 +52,15 @@ func TestSetGivesEachBinaryItsOwnStableID(t *testing.T) {
 			if !bytes.Equal(setA, releasedA) || !bytes.Equal(setB, releasedB) {
 				t.Error("the release rule's binaries are not Set's output")
 			}
-			// Only the ID changed.
-			if len(setA) != len(a) || bytes.Count(xor(setA, a), []byte{0}) < len(a)-len(idA) {
+			if len(setA) != len(a) {
+				t.Fatal("Set changed the size of the binary")
+			}
+			if isMachO(a) {
+				// The UUID and the hash of its page changed; the ad-hoc code
+				// signature must still match every page.
+				checkCodeSignature(t, "linker's", a)
+				checkCodeSignature(t, "Set's", setA)
+			} else if bytes.Count(xor(setA, a), []byte{0}) < len(a)-len(idA) {
 				t.Error("Set changed more than the build ID")
 			}
 			// The ID is zeroed before hashing, so Set is stable on its own output.
@@ -67,6 +75,26 @@ func TestSetGivesEachBinaryItsOwnStableID(t *testing.T) {
 			if bytes.Equal(all[i], all[j]) {
 				t.Errorf("two binaries share the build ID %x", all[i])
 			}
+		}
+	}
+}
+
+// checkCodeSignature fails unless every page hash of data's code signature
+// matches the page, as macOS checks before it runs a binary.
+func checkCodeSignature(t *testing.T, which string, data []byte) {
+	t.Helper()
+	l, err := parseMachO(data)
+	if err != nil || l.sigSize == 0 {
+		t.Fatalf("%s binary: no code signature (%v)", which, err)
+	}
+	cd, err := parseCodeDirectory(data, l)
+	if err != nil {
+		t.Fatalf("%s binary: %v", which, err)
+	}
+	for page := range len(cd.slots) / sha256.Size {
+		sum := sha256.Sum256(cd.page(data, page))
+		if !bytes.Equal(sum[:], cd.slots[page*sha256.Size:(page+1)*sha256.Size]) {
+			t.Errorf("%s binary: page %d does not match its hash in the code signature", which, page)
 		}
 	}
 }
