@@ -1,7 +1,11 @@
-// Package repofiles finds the files of a git work tree that should not be
+// Command repofiles fails when a git work tree holds what should not be
 // committed: build outputs and other binaries, and anything over a size limit.
-// Its test (repofiles_test.go) runs on the repository itself in `bazel test //...`.
-package repofiles
+//
+//	repofiles FILE    checks the work tree at whose root FILE is (through symlinks)
+//
+// `bazel test //...` runs it on the repository (//tools/repofiles:check), with
+// the reasoned exceptions of tools/repofiles/allowed.txt.
+package main
 
 import (
 	"bufio"
@@ -17,6 +21,54 @@ import (
 	"sort"
 	"strings"
 )
+
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: repofiles FILE_AT_THE_ROOT_OF_THE_WORK_TREE")
+		os.Exit(2)
+	}
+	n, problems, err := checkWorkTree(os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "repofiles:", err)
+		os.Exit(2)
+	}
+	for _, p := range problems {
+		fmt.Println("repofiles:", p)
+	}
+	if len(problems) > 0 {
+		fmt.Println("repofiles: git must not hold these; add a reasoned line to tools/repofiles/allowed.txt only if one truly belongs in git")
+		os.Exit(1)
+	}
+	fmt.Printf("repofiles: %d files, no binary, none over %d bytes\n", n, MaxSize)
+}
+
+// checkWorkTree checks the work tree whose root holds file (a runfile's
+// symlink leads there): it returns the number of files and the problems.
+func checkWorkTree(file string) (int, []Problem, error) {
+	real, err := filepath.EvalSymlinks(file)
+	if err != nil {
+		return 0, nil, err
+	}
+	root := filepath.Dir(real)
+	files, err := Files(root)
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(files) < 100 {
+		return 0, nil, fmt.Errorf("git lists only %d files under %s: not the repository?", len(files), root)
+	}
+	f, err := os.Open(filepath.Join(root, "tools/repofiles/allowed.txt"))
+	if err != nil {
+		return 0, nil, err
+	}
+	defer f.Close()
+	allowed, err := ParseAllowList(f)
+	if err != nil {
+		return 0, nil, fmt.Errorf("tools/repofiles/allowed.txt: %w", err)
+	}
+	problems, err := Check(root, files, allowed)
+	return len(files), problems, err
+}
 
 // MaxSize is the largest file the repository holds: sources are small, and a
 // large file is almost always something a build or a tool made.

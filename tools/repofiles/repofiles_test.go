@@ -1,4 +1,4 @@
-package repofiles
+package main
 
 import (
 	"os"
@@ -7,50 +7,6 @@ import (
 	"strings"
 	"testing"
 )
-
-// TestRepository checks the repository this test was built from: nothing a
-// build makes, no binary, nothing over MaxSize. It reads the work tree (like
-// gazelle_test), so it is neither sandboxed nor cached.
-func TestRepository(t *testing.T) {
-	root := sourceRoot(t)
-	files, err := Files(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(filepath.Join(root, "tools/repofiles/allowed.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	allowed, err := ParseAllowList(f)
-	if err != nil {
-		t.Fatalf("tools/repofiles/allowed.txt: %v", err)
-	}
-	problems, err := Check(root, files, allowed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("%s\n(add a reasoned line to tools/repofiles/allowed.txt only if it truly belongs in git)", p)
-	}
-	if len(files) < 100 {
-		t.Errorf("git lists only %d files under %s: not the repository?", len(files), root)
-	}
-}
-
-// sourceRoot is the work tree the test's MODULE.bazel runfile links to.
-func sourceRoot(t *testing.T) string {
-	t.Helper()
-	rloc := os.Getenv("MODULE_BAZEL")
-	if rloc == "" {
-		t.Fatal("MODULE_BAZEL is not set: run the test with bazel test")
-	}
-	module, err := filepath.EvalSymlinks(filepath.Join(os.Getenv("TEST_SRCDIR"), rloc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Dir(module)
-}
 
 func TestCheck(t *testing.T) {
 	root := t.TempDir()
