@@ -36,6 +36,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/monoreel/monoreel/tools/buildperf/cachediff/execlog"
 	"github.com/monoreel/monoreel/tools/buildperf/internal/buildrun"
 )
 
@@ -239,16 +240,54 @@ func (c *checker) corruptCache() error {
 	if mismatch == "" {
 		return fmt.Errorf("%d corrupt blobs were served without a digest warning:\n%s", corrupted, buildrun.Tail(corrupt.Output, 20))
 	}
-	if corrupt.Hits != 0 {
-		return fmt.Errorf("%d actions were served from a cache whose every blob is corrupt", corrupt.Hits)
+	served, empty, err := servedHits(corrupt.ExecLog)
+	if err != nil {
+		return err
+	}
+	if len(served) != 0 {
+		return fmt.Errorf("%d actions were served from a cache whose every blob is corrupt, e.g. %s", len(served), served[0])
 	}
 	n, err := c.compareOutputs(c.copyA, c.baseA, c.copyB, c.baseB, c.faultTargets)
 	if err != nil {
 		return fmt.Errorf("after the corrupt cache: %w", err)
 	}
-	fmt.Printf("   %d blobs corrupted; refused (%s), ran locally, %d outputs identical to A\n   warned: %.200s\n",
-		corrupted, corrupt.Summary, n, mismatch)
+	fmt.Printf("   %d blobs corrupted; refused (%s), ran locally, %d outputs identical to A\n   (%d cache hits had only empty outputs, which Bazel knows by digest and never downloads)\n   warned: %.200s\n",
+		corrupted, corrupt.Summary, n, empty, mismatch)
 	return nil
+}
+
+// emptyDigest is the SHA-256 of no bytes: Bazel never fetches a blob with it.
+const emptyDigest = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+// servedHits reads a build's execution log and returns the cache hits that
+// took a blob from the cache, and how many hits had only empty outputs (nogo's
+// for a package with no findings, say): those are correct whatever the cache
+// holds, so a corrupt cache may serve them.
+func servedHits(execLog string) (served []string, empty int, err error) {
+	f, err := os.Open(execLog)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	spawns, err := execlog.Read(f)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", execLog, err)
+	}
+	for _, s := range spawns {
+		if !s.CacheHit {
+			continue
+		}
+		blobs := false
+		for _, digest := range s.Outputs {
+			blobs = blobs || (digest != "" && digest != emptyDigest)
+		}
+		if blobs {
+			served = append(served, s.Mnemonic+" "+s.ID())
+		} else {
+			empty++
+		}
+	}
+	return served, empty, nil
 }
 
 // access is step 7.
