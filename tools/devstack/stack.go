@@ -27,7 +27,7 @@ type stack struct {
 	videoDir string
 }
 
-// calls are the services each service is given the address of (args below):
+// calls are the services each service calls, given to it as -<callee>_addr:
 // they must start before it.
 var calls = map[string][]string{
 	"upload":       {"idgen"},
@@ -54,35 +54,27 @@ func startStack(dir string, binaries serviceFlags, ffmpeg string, log io.Writer)
 		s.stop()
 		return nil, err
 	}
-	args := func(name string) []string {
-		switch name {
-		case "config":
-			return []string{"-data_file=" + filepath.Join(dir, "config.snapshot")}
-		case "upload":
-			return []string{"-data_dir=" + filepath.Join(dir, "upload"), "-idgen_addr=" + s.svc["idgen"].Addr}
-		case "transcode":
-			return []string{"-out_dir=" + hls, "-segment_seconds=1", "-ffmpeg=" + ffmpeg}
-		case "aitag":
-			return []string{"-ffmpeg=" + ffmpeg}
-		case "cdnpush":
-			return []string{"-edges=" + s.edgeURL}
-		case "orchestrator":
-			return []string{"-config_addr=" + s.svc["config"].Addr, "-instance=devstack", "-videos_dir=" + s.videoDir,
-				"-transcode_addr=" + s.svc["transcode"].Addr, "-aitag_addr=" + s.svc["aitag"].Addr, "-cdnpush_addr=" + s.svc["cdnpush"].Addr}
-		case "danmaku":
-			return []string{"-config_addr=" + s.svc["config"].Addr, "-idgen_addr=" + s.svc["idgen"].Addr}
-		}
-		return nil // any other service: its embedded defaults
+	// Flags beyond the addresses of calls; any other service runs on its
+	// embedded defaults.
+	local := map[string][]string{
+		"config":       {"-data_file=" + filepath.Join(dir, "config.snapshot")},
+		"upload":       {"-data_dir=" + filepath.Join(dir, "upload")},
+		"transcode":    {"-out_dir=" + hls, "-segment_seconds=1", "-ffmpeg=" + ffmpeg},
+		"aitag":        {"-ffmpeg=" + ffmpeg},
+		"cdnpush":      {"-edges=" + s.edgeURL},
+		"orchestrator": {"-instance=devstack", "-videos_dir=" + s.videoDir},
 	}
 	for _, b := range binaries {
 		name, start := b.name, time.Now()
+		args := local[name]
 		for _, callee := range calls[name] {
 			if s.svc[callee] == nil {
 				s.stop()
 				return nil, fmt.Errorf("%s starts before %s, which it calls: put %s after %s in services/services.bzl", name, callee, name, callee)
 			}
+			args = append(args, "-"+callee+"_addr="+s.svc[callee].Addr)
 		}
-		svc, err := testproc.LaunchService(b.path, filepath.Join(dir, "logs", name+".log"), args(name)...)
+		svc, err := testproc.LaunchService(b.path, filepath.Join(dir, "logs", name+".log"), args...)
 		if err != nil {
 			s.stop()
 			return nil, fmt.Errorf("%s: %w", name, err)
