@@ -147,15 +147,11 @@ func (l *depgraphLang) packageRoots(args language.GenerateArgs) []string {
 	if args.Rel == l.graph.Pkg {
 		exclude = graphUsers(rules, l.graph)
 	}
-	include := map[string]bool{}
-	for _, r := range rules {
-		if name := r.Name(); name != "" && deleted[name] != r.Kind() && l.visible(r, args.Rel, defaultVisibility) {
-			include[name] = true
-		}
-	}
+	// A name may come twice (in the file and generated again): the caller's
+	// set of roots keeps it once.
 	var names []string
-	for name := range include {
-		if !exclude[name] {
+	for _, r := range rules {
+		if name := r.Name(); name != "" && !exclude[name] && deleted[name] != r.Kind() && l.visible(r, args.Rel, defaultVisibility) {
 			names = append(names, name)
 		}
 	}
