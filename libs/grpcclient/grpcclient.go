@@ -7,18 +7,19 @@ import (
 	"fmt"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/monoreel/monoreel/libs/coloring"
 )
 
-// Dial makes a client of another service (plaintext: services talk on a
-// private network), which passes the caller's colouring on with every call. It
-// connects lazily, at the first call: an error here is a bad target or option. opts come after
-// the defaults, so they may add to or override them.
-func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+// Dial makes a client of another service over creds (a service's are
+// libs/mtls's: its own certificate), which passes the caller's colouring on
+// with every call. It connects lazily, at the first call: an error here is a bad
+// target or option. opts come after the defaults, so they may add to or
+// override them.
+func Dial(target string, creds credentials.TransportCredentials, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	opts = append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithChainUnaryInterceptor(coloring.UnaryClientInterceptor()),
 		grpc.WithChainStreamInterceptor(coloring.StreamClientInterceptor()),
 	}, opts...)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/monoreel/monoreel/libs/coloring"
@@ -36,7 +37,7 @@ func TestDialPassesTheColourOn(t *testing.T) {
 	go srv.Serve(lis)
 	defer srv.Stop()
 
-	conn, err := Dial(lis.Addr().String())
+	conn, err := Dial(lis.Addr().String(), insecure.NewCredentials())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package grpcerr
+package grpcerr_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/monoreel/monoreel/libs/grpcerr"
 	"github.com/monoreel/monoreel/libs/testproc"
 	commonv1 "github.com/monoreel/monoreel/proto/common/v1"
 )
@@ -23,7 +24,7 @@ var (
 	errFull    = errors.New("shelf full")
 )
 
-var shelves = Mapper{Domain: "monoreel.shelves", Rules: []Rule{
+var shelves = grpcerr.Mapper{Domain: "monoreel.shelves", Rules: []grpcerr.Rule{
 	{Err: errNoShelf, Code: codes.NotFound, Reason: "SHELF_NOT_FOUND"},
 	{Err: errFull, Code: codes.ResourceExhausted, Reason: "SHELF_FULL"},
 }}
@@ -59,7 +60,7 @@ func call(t *testing.T, err error) error {
 }
 
 func TestErrorsCrossTheWire(t *testing.T) {
-	downstream := Mapper{Domain: "monoreel.library", Rules: shelves.Rules}.ToStatus(&fullError{books: 3})
+	downstream := grpcerr.Mapper{Domain: "monoreel.library", Rules: shelves.Rules}.ToStatus(&fullError{books: 3})
 	for name, tc := range map[string]struct {
 		err      error
 		code     codes.Code
@@ -79,15 +80,15 @@ func TestErrorsCrossTheWire(t *testing.T) {
 		},
 		"unknown": {
 			err: errors.New("disk on fire"), code: codes.Internal,
-			reason: ReasonInternal, domain: "monoreel.shelves", message: "disk on fire",
+			reason: grpcerr.ReasonInternal, domain: "monoreel.shelves", message: "disk on fire",
 		},
 		"canceled": {
 			err: fmt.Errorf("reading: %w", context.Canceled), code: codes.Canceled,
-			reason: ReasonCanceled, domain: "monoreel.shelves", message: "reading: context canceled",
+			reason: grpcerr.ReasonCanceled, domain: "monoreel.shelves", message: "reading: context canceled",
 		},
 		"deadline": {
 			err: fmt.Errorf("reading: %w", context.DeadlineExceeded), code: codes.DeadlineExceeded,
-			reason: ReasonDeadlineExceeded, domain: "monoreel.shelves", message: "reading: context deadline exceeded",
+			reason: grpcerr.ReasonDeadlineExceeded, domain: "monoreel.shelves", message: "reading: context deadline exceeded",
 		},
 		"a status of the handler's own": {
 			err: status.Error(codes.InvalidArgument, "shelf name is empty"), code: codes.InvalidArgument,
@@ -101,11 +102,11 @@ func TestErrorsCrossTheWire(t *testing.T) {
 	} {
 		err := call(t, tc.err)
 		st := status.Convert(err)
-		info := Info(err)
+		info := grpcerr.Info(err)
 		if st.Code() != tc.code || st.Message() != tc.message {
 			t.Errorf("%s: got %v, want code %v, message %q", name, err, tc.code, tc.message)
 		}
-		if info.GetReason() != tc.reason || Reason(err) != tc.reason || info.GetDomain() != tc.domain ||
+		if info.GetReason() != tc.reason || grpcerr.Reason(err) != tc.reason || info.GetDomain() != tc.domain ||
 			!maps.Equal(info.GetMetadata(), tc.metadata) {
 			t.Errorf("%s: ErrorInfo %v, want reason %q, domain %q, metadata %v", name, info, tc.reason, tc.domain, tc.metadata)
 		}
@@ -114,7 +115,7 @@ func TestErrorsCrossTheWire(t *testing.T) {
 
 func TestFromStatusGivesTheDomainErrorBack(t *testing.T) {
 	err := shelves.FromStatus(call(t, fmt.Errorf("%w: %q", errNoShelf, "b7")))
-	if !errors.Is(err, errNoShelf) || status.Code(err) != codes.NotFound || Reason(err) != "SHELF_NOT_FOUND" {
+	if !errors.Is(err, errNoShelf) || status.Code(err) != codes.NotFound || grpcerr.Reason(err) != "SHELF_NOT_FOUND" {
 		t.Errorf("FromStatus = %v: want errNoShelf, still a NotFound status with its ErrorInfo", err)
 	}
 	if err.Error() != `no such shelf: "b7"` {
@@ -122,7 +123,7 @@ func TestFromStatusGivesTheDomainErrorBack(t *testing.T) {
 	}
 	for name, err := range map[string]error{
 		"an unknown reason":  call(t, errors.New("disk on fire")),
-		"another domain":     Mapper{Domain: "monoreel.library", Rules: shelves.Rules}.ToStatus(errNoShelf),
+		"another domain":     grpcerr.Mapper{Domain: "monoreel.library", Rules: shelves.Rules}.ToStatus(errNoShelf),
 		"no ErrorInfo":       status.Error(codes.NotFound, "no such shelf"),
 		"not a status":       errNoShelf,
 		"a transport status": status.Error(codes.Unavailable, "connection refused"),
@@ -137,13 +138,13 @@ func TestNilIsNil(t *testing.T) {
 	if err := shelves.ToStatus(nil); err != nil {
 		t.Errorf("ToStatus(nil) = %v", err)
 	}
-	if Info(nil) != nil || Reason(nil) != "" || shelves.FromStatus(nil) != nil {
+	if grpcerr.Info(nil) != nil || grpcerr.Reason(nil) != "" || shelves.FromStatus(nil) != nil {
 		t.Error("a nil error has an ErrorInfo")
 	}
 }
 
 // FuzzInfo: whatever bytes a status's ErrorInfo detail holds (a peer's bug, or an
-// attacker), Info and FromStatus return without panicking, and what Info returns
+// attacker), grpcerr.Info and FromStatus return without panicking, and what grpcerr.Info returns
 // is what the bytes decode to.
 func FuzzInfo(f *testing.F) {
 	good, err := anypb.New(&commonv1.ErrorInfo{Reason: "SHELF_FULL", Domain: "monoreel.shelves", Metadata: map[string]string{"books": "3"}})
@@ -156,11 +157,11 @@ func FuzzInfo(f *testing.F) {
 		p := status.New(codes.NotFound, "m").Proto()
 		p.Details = []*anypb.Any{{TypeUrl: good.GetTypeUrl(), Value: value}}
 		err := status.FromProto(p).Err()
-		info := Info(err)
+		info := grpcerr.Info(err)
 		var want commonv1.ErrorInfo
 		decodes := proto.Unmarshal(value, &want) == nil
 		if decodes != (info != nil) || decodes && !proto.Equal(info, &want) {
-			t.Fatalf("Info = %v on bytes %x, which decode to %v (%v)", info, value, &want, decodes)
+			t.Fatalf("grpcerr.Info = %v on bytes %x, which decode to %v (%v)", info, value, &want, decodes)
 		}
 		shelves.FromStatus(err)
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/monoreel/monoreel/libs/grpcclient"
 	"github.com/monoreel/monoreel/libs/snowflake"
@@ -40,9 +41,9 @@ func AddFlags(fs *flag.FlagSet) *Flags {
 	return f
 }
 
-// Open returns the Source the flags ask for, and the connection to close when done
-// (nil for the in-process generator).
-func (f *Flags) Open() (Source, *grpc.ClientConn, error) {
+// Open returns the Source the flags ask for, calling IDGen over creds, and the
+// connection to close when done (nil for the in-process generator).
+func (f *Flags) Open(creds credentials.TransportCredentials) (Source, *grpc.ClientConn, error) {
 	if f.Addr == "" {
 		gen, err := snowflake.New(snowflake.Config{WorkerID: f.WorkerID})
 		if err != nil {
@@ -50,7 +51,7 @@ func (f *Flags) Open() (Source, *grpc.ClientConn, error) {
 		}
 		return Local(gen), nil, nil
 	}
-	conn, err := grpcclient.Dial(f.Addr)
+	conn, err := grpcclient.Dial(f.Addr, creds)
 	if err != nil {
 		return nil, nil, err
 	}

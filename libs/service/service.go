@@ -1,8 +1,10 @@
 // Package service is the frame every Monoreel gRPC service runs in: the flags all
-// of them have, logs, metrics, pprof and health (libs/obs), traffic colouring
+// of them have, mutual TLS (libs/mtls), the check of who may call what
+// (libs/auth), logs, metrics, pprof and health (libs/obs), traffic colouring
 // (libs/coloring) on the server, and graceful shutdown on SIGTERM. A service's
 // main parses its own flags next to these, builds its handlers, registers them on
-// Server and calls Run. Calls to other services go through libs/grpcclient.
+// Server and calls Run. Calls to other services go through Dial, with the
+// service's own certificate.
 package service
 
 import (
@@ -16,7 +18,10 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/monoreel/monoreel/libs/auth"
 	"github.com/monoreel/monoreel/libs/coloring"
+	"github.com/monoreel/monoreel/libs/grpcclient"
+	"github.com/monoreel/monoreel/libs/mtls"
 	"github.com/monoreel/monoreel/libs/obs"
 )
 
@@ -26,6 +31,8 @@ type Flags struct {
 	Admin   string
 	Grace   time.Duration
 	Version bool
+	TLS     *mtls.Flags
+	Token   *auth.Flags
 }
 
 // AddFlags registers the common flags on fs: gRPC on grpcPort, the admin
@@ -36,6 +43,8 @@ func AddFlags(fs *flag.FlagSet, grpcPort int) *Flags {
 	fs.StringVar(&f.Admin, "admin_listen", fmt.Sprintf(":%d", grpcPort+1), "metrics, pprof and /healthz listen address (none if empty)")
 	fs.DurationVar(&f.Grace, "shutdown_grace", 10*time.Second, "how long in-flight calls may take after SIGTERM")
 	fs.BoolVar(&f.Version, "version", false, "print the version and exit")
+	f.TLS = mtls.AddFlags(fs)
+	f.Token = auth.AddFlags(fs)
 	return f
 }
 
@@ -64,27 +73,55 @@ func (f *Flags) ShowVersion(stdout io.Writer, name, version string) bool {
 // Service is one service's gRPC server, listening, with its observability.
 type Service struct {
 	*obs.Obs
-	Server *grpc.Server
-	lis    net.Listener
+	Server    *grpc.Server
+	Transport *mtls.Transport
+	lis       net.Listener
 }
 
-// New sets up the service called name: obs, the listener, and a gRPC server
-// with the obs and colouring interceptors and the health service.
+// New sets up the service called name: obs, its certificates, the listener, and
+// a gRPC server over mutual TLS with the obs, auth and colouring interceptors
+// and the health service.
 func New(name string, f *Flags, stdout io.Writer) (*Service, error) {
 	o, err := obs.New(obs.Options{Service: name, AdminAddr: f.Admin, Out: stdout, Grace: f.Grace})
 	if err != nil {
 		return nil, err
 	}
+	transport, err := f.TLS.Load(name, f.Listen, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	unary := []grpc.UnaryServerInterceptor{coloring.UnaryServerInterceptor()}
+	stream := []grpc.StreamServerInterceptor{coloring.StreamServerInterceptor()}
+	if !transport.Plaintext {
+		var tokenKey string
+		if transport.DevPKI != "" {
+			tokenKey = transport.DevPKI.TokenPublicFile()
+		}
+		verifier, err := f.Token.Verifier(tokenKey)
+		if err != nil {
+			return nil, err
+		}
+		if verifier == nil {
+			o.Log.Warn("no -token_key: calls from users are refused, only services may call")
+		}
+		authz := auth.NewAuthorizer(verifier, o.Log, o.Registry)
+		unary = append([]grpc.UnaryServerInterceptor{authz.UnaryServerInterceptor()}, unary...)
+		stream = append([]grpc.StreamServerInterceptor{authz.StreamServerInterceptor()}, stream...)
+	}
 	lis, err := net.Listen("tcp", f.Listen)
 	if err != nil {
 		return nil, err
 	}
-	srv := grpc.NewServer(o.ServerOptions(
-		[]grpc.UnaryServerInterceptor{coloring.UnaryServerInterceptor()},
-		[]grpc.StreamServerInterceptor{coloring.StreamServerInterceptor()},
-	)...)
+	opts := append(o.ServerOptions(unary, stream), grpc.Creds(transport.ServerCredentials()))
+	srv := grpc.NewServer(opts...)
 	o.RegisterHealth(srv)
-	return &Service{Obs: o, Server: srv, lis: lis}, nil
+	return &Service{Obs: o, Server: srv, Transport: transport, lis: lis}, nil
+}
+
+// Dial makes a client of another service at target, which authenticates with
+// this service's certificate.
+func (s *Service) Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	return grpcclient.Dial(target, s.Transport.ClientCredentials(), opts...)
 }
 
 // Run serves until ctx ends or the process gets SIGTERM or SIGINT, then lets

@@ -11,8 +11,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/monoreel/monoreel/libs/auth"
 )
 
 // Runfile returns the path of the runfile whose rlocationpath is in the
@@ -42,20 +43,26 @@ func Rlocation(t testing.TB, rloc string) string {
 	return path
 }
 
-// Service is a Monoreel service binary running on loopback.
+// Service is a Monoreel service binary running on loopback, with mutual TLS.
 type Service struct {
 	*Process
+	Name      string           // the service, as its certificate names it: the binary's name
 	Addr      string           // gRPC
 	AdminAddr string           // metrics, pprof, /healthz
-	Conn      *grpc.ClientConn // to Addr; closed when the test ends
+	Conn      *grpc.ClientConn // to Addr, as the service "testproc"; closed by Stop
+	pki       *PKI
 }
 
+// Harness is the service identity the harness's own connections (Conn) have.
+const Harness = "testproc"
+
 // StartService runs a service binary with -listen and -admin_listen on free
-// loopback ports and the given args, and waits until its gRPC health check
-// reports SERVING.
+// loopback ports, its certificate and the token key from the test PKI
+// (TestPKI), and the given args, and waits until its gRPC health check reports
+// SERVING.
 func StartService(t testing.TB, binary string, args ...string) *Service {
 	t.Helper()
-	s, err := LaunchService(binary, filepath.Join(t.TempDir(), filepath.Base(binary)+".log"), args...)
+	s, err := LaunchService(TestPKI(t), binary, filepath.Join(t.TempDir(), filepath.Base(binary)+".log"), args...)
 	if s != nil {
 		t.Cleanup(s.Stop)
 	}
@@ -65,11 +72,18 @@ func StartService(t testing.TB, binary string, args ...string) *Service {
 	return s
 }
 
-// LaunchService is StartService without a test: its output goes to logPath, and
-// the caller stops it (Stop closes Conn too).
-func LaunchService(binary, logPath string, args ...string) (*Service, error) {
-	s := &Service{}
-	var err error
+// LaunchService is StartService without a test, with certificates from p: its
+// output goes to logPath, and the caller stops it (Stop closes Conn too).
+func LaunchService(p *PKI, binary, logPath string, args ...string) (*Service, error) {
+	s := &Service{Name: filepath.Base(binary), pki: p}
+	tlsArgs, err := p.ServiceArgs(s.Name)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := p.ServiceCredentials(Harness)
+	if err != nil {
+		return nil, err
+	}
 	if s.Addr, err = PickAddr(); err != nil {
 		return nil, err
 	}
@@ -80,11 +94,11 @@ func LaunchService(binary, logPath string, args ...string) (*Service, error) {
 	// backoff (1s) would then make every start take a second.
 	fastRetry := grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{
 		BaseDelay: 10 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}, MinConnectTimeout: time.Second})
-	if s.Conn, err = grpc.NewClient(s.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()), fastRetry); err != nil {
+	if s.Conn, err = grpc.NewClient(s.Addr, grpc.WithTransportCredentials(creds), fastRetry); err != nil {
 		return nil, err
 	}
 	health := healthpb.NewHealthClient(s.Conn)
-	args = append([]string{"-listen=" + s.Addr, "-admin_listen=" + s.AdminAddr}, args...)
+	args = append(append([]string{"-listen=" + s.Addr, "-admin_listen=" + s.AdminAddr}, tlsArgs...), args...)
 	s.Process, err = Launch(binary, args, logPath, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -102,6 +116,38 @@ func LaunchService(binary, logPath string, args ...string) (*Service, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// UserConn returns a connection to the service as user, with tier and roles
+// (auth.RoleAdmin), by a token of the PKI: the client a person would use. The
+// test's end closes it.
+func (s *Service) UserConn(t testing.TB, user, tier string, roles ...string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := s.DialUser(user, tier, roles...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// AdminConn is UserConn for an operator: a user with auth.RoleAdmin.
+func (s *Service) AdminConn(t testing.TB) *grpc.ClientConn {
+	t.Helper()
+	return s.UserConn(t, "ops", auth.TierNormal, auth.RoleAdmin)
+}
+
+// DialUser is UserConn without a test: the caller closes the connection.
+func (s *Service) DialUser(user, tier string, roles ...string) (*grpc.ClientConn, error) {
+	token, err := s.pki.Token(user, tier, roles...)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := s.pki.UserCredentials()
+	if err != nil {
+		return nil, err
+	}
+	return grpc.NewClient(s.Addr, grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(token))
 }
 
 // Stop kills the service and closes Conn.

@@ -10,10 +10,13 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/monoreel/monoreel/libs/auth"
 	"github.com/monoreel/monoreel/libs/config/configgrpc"
 	"github.com/monoreel/monoreel/libs/config/configtest"
-	"github.com/monoreel/monoreel/libs/grpcclient"
+	"github.com/monoreel/monoreel/libs/grpcerr"
 	"github.com/monoreel/monoreel/libs/testproc"
 	danmakuv1 "github.com/monoreel/monoreel/proto/danmaku/v1"
 )
@@ -21,7 +24,8 @@ import (
 // platform starts the real config center and the real danmaku binary using it.
 func platform(t testing.TB, danmakuArgs ...string) (*configgrpc.Store, *testproc.Service) {
 	center := testproc.StartService(t, testproc.Runfile(t, "CONFIG_BINARY"), "-data_file="+t.TempDir()+"/config.snapshot")
-	store := configgrpc.NewStore(center.Conn)
+	// Writing the config center's keys is for operators.
+	store := configgrpc.NewStore(center.AdminConn(t))
 	args := append([]string{"-config_addr=" + center.Addr, "-config_snapshot=" + t.TempDir() + "/lkg.snapshot"}, danmakuArgs...)
 	return store, testproc.StartService(t, testproc.Runfile(t, "DANMAKU_BINARY"), args...)
 }
@@ -31,19 +35,54 @@ type chatter struct {
 	stream danmakuv1.DanmakuService_ChatClient
 }
 
-func joinRoom(t testing.TB, conn grpc.ClientConnInterface, room, user string, tier danmakuv1.Tier) *chatter {
+// joinRoom joins room over conn as the user of token, sending join (nil: a
+// plain one), and checks the room knows them with wantTier.
+func joinRoom(t testing.TB, conn grpc.ClientConnInterface, room string, token auth.Token, join *danmakuv1.Join, wantTier danmakuv1.Tier) *chatter {
 	t.Helper()
-	stream, err := danmakuv1.NewDanmakuServiceClient(conn).Chat(configtest.Ctx(t))
+	stream, err := danmakuv1.NewDanmakuServiceClient(conn).Chat(configtest.Ctx(t), grpc.PerRPCCredentials(token))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := stream.Send(&danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{RoomId: room, UserId: user, Tier: tier}}}); err != nil {
+	if join == nil {
+		join = &danmakuv1.Join{}
+	}
+	join.RoomId = room
+	if err := stream.Send(&danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Join{Join: join}}); err != nil {
 		t.Fatal(err)
 	}
-	if resp, err := stream.Recv(); err != nil || resp.GetJoined() == nil {
+	resp, err := stream.Recv()
+	if err != nil || resp.GetJoined() == nil {
 		t.Fatalf("join: %v, %v", resp, err)
 	}
+	if got := resp.GetJoined().GetTier(); got != wantTier {
+		t.Fatalf("joined as %s with tier %v, want %v", resp.GetJoined().GetUserId(), got, wantTier)
+	}
 	return &chatter{t: t, stream: stream}
+}
+
+// userConn is a connection as users' clients make them (TLS, no certificate),
+// and token makes a token for a user of tier.
+func userConn(t testing.TB, danmaku *testproc.Service) *grpc.ClientConn {
+	t.Helper()
+	creds, err := testproc.TestPKI(t).UserCredentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(danmaku.Addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func token(t testing.TB, user, tier string) auth.Token {
+	t.Helper()
+	tok, err := testproc.TestPKI(t).Token(user, tier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // say posts a comment and returns its final ack (after QUEUED, if any).
@@ -70,7 +109,7 @@ func TestLimitsFollowTheConfigCenter(t *testing.T) {
 	store, danmaku := platform(t)
 	configtest.MustPut(t, store, "danmaku/ratelimit/robot", `{"rate":0.01,"burst":1,"queue_depth":0,"give_up":"0s"}`)
 	waitForLog(t, danmaku, "rate-limit policy changed")
-	bot := joinRoom(t, danmaku.Conn, "live", "bot-1", danmakuv1.Tier_TIER_ROBOT)
+	bot := joinRoom(t, userConn(t, danmaku), "live", token(t, "bot-1", auth.TierRobot), nil, danmakuv1.Tier_TIER_ROBOT)
 	if a := bot.say("1", "first"); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED {
 		t.Fatalf("first comment: %v", a)
 	}
@@ -99,9 +138,60 @@ func TestLimitsFollowTheConfigCenter(t *testing.T) {
 // default limits and local ids.
 func TestEmbeddedDefaults(t *testing.T) {
 	danmaku := testproc.StartService(t, testproc.Runfile(t, "DANMAKU_BINARY"))
-	vip := joinRoom(t, danmaku.Conn, "live", "v", danmakuv1.Tier_TIER_VIP)
+	vip := joinRoom(t, userConn(t, danmaku), "live", token(t, "v", auth.TierVIP), nil, danmakuv1.Tier_TIER_VIP)
 	if a := vip.say("1", "hi"); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED || a.GetCommentId() == 0 {
 		t.Fatalf("ack = %v", a)
+	}
+}
+
+// TestTierComesFromTheToken: a normal user whose Join claims to be VIP, under
+// another user's name, joins as themselves with the normal tier, and the normal
+// limits apply to them; a robot is one because its token says so. Calls with no
+// token, or from a service, are refused before they reach the room.
+func TestTierComesFromTheToken(t *testing.T) {
+	store, danmaku := platform(t)
+	configtest.MustPut(t, store, "danmaku/ratelimit/normal", `{"rate":0.01,"burst":1,"queue_depth":0,"give_up":"0s"}`)
+	configtest.MustPut(t, store, "danmaku/ratelimit/vip", `{"rate":1000,"burst":100,"queue_depth":10,"give_up":"1s"}`)
+	waitForLog(t, danmaku, "rate-limit policy changed")
+	conn := userConn(t, danmaku)
+
+	vip := joinRoom(t, conn, "live", token(t, "vera", auth.TierVIP), nil, danmakuv1.Tier_TIER_VIP)
+	claim := &danmakuv1.Join{UserId: "celebrity", Tier: danmakuv1.Tier_TIER_VIP}
+	mallory := joinRoom(t, conn, "live", token(t, "mallory", auth.TierNormal), claim, danmakuv1.Tier_TIER_NORMAL)
+	if a := mallory.say("1", "first"); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED {
+		t.Fatalf("first comment: %v", a)
+	}
+	if a := mallory.say("2", "second"); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_DROPPED {
+		t.Fatalf("second comment of a normal user claiming VIP: %v, want the normal limit's DROPPED", a)
+	}
+	for {
+		resp, err := vip.stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rc := resp.GetComment(); rc != nil {
+			if rc.GetUserId() != "mallory" || rc.GetTier() != danmakuv1.Tier_TIER_NORMAL {
+				t.Fatalf("the room shows the comment by %s (%v), want mallory (NORMAL)", rc.GetUserId(), rc.GetTier())
+			}
+			break
+		}
+	}
+	for i := range 3 {
+		if a := vip.say(fmt.Sprint(i), "hi"); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED {
+			t.Fatalf("VIP comment %d: %v", i, a)
+		}
+	}
+
+	for name, c := range map[string]grpc.ClientConnInterface{"no token": conn, "a service": danmaku.Conn} {
+		stream, err := danmakuv1.NewDanmakuServiceClient(c).Chat(configtest.Ctx(t))
+		if err == nil {
+			stream.Send(&danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{RoomId: "live"}}})
+			_, err = stream.Recv()
+		}
+		want := map[string]codes.Code{"no token": codes.Unauthenticated, "a service": codes.PermissionDenied}[name]
+		if status.Code(err) != want || grpcerr.Info(err).GetDomain() != "monoreel.auth" {
+			t.Errorf("a chat from %s: %v, want %v with an auth ErrorInfo", name, err, want)
+		}
 	}
 }
 
@@ -129,19 +219,14 @@ func BenchmarkRoomOf1000(b *testing.B) {
 	// Spread the subscribers over a few connections, as many clients would.
 	var conns []*grpc.ClientConn
 	for range 8 {
-		conn, err := grpcclient.Dial(danmaku.Addr)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer conn.Close()
-		conns = append(conns, conn)
+		conns = append(conns, userConn(b, danmaku))
 	}
 	var delivered atomic.Int64
 	var mu sync.Mutex
 	var latencies []time.Duration
 	var wg sync.WaitGroup
 	for i := range subscribers {
-		sub := joinRoom(b, conns[i%len(conns)], "bench", fmt.Sprint("viewer-", i), danmakuv1.Tier_TIER_NORMAL)
+		sub := joinRoom(b, conns[i%len(conns)], "bench", token(b, fmt.Sprint("viewer-", i), auth.TierNormal), nil, danmakuv1.Tier_TIER_NORMAL)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -159,7 +244,7 @@ func BenchmarkRoomOf1000(b *testing.B) {
 			}
 		}()
 	}
-	poster := joinRoom(b, conns[0], "bench", "poster", danmakuv1.Tier_TIER_VIP)
+	poster := joinRoom(b, conns[0], "bench", token(b, "poster", auth.TierVIP), nil, danmakuv1.Tier_TIER_VIP)
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {

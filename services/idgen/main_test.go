@@ -46,7 +46,7 @@ func TestRefusesAnotherWorkersWatermark(t *testing.T) {
 	if err := watermark.Save(wm, watermark.Watermark{WorkerID: 1, LastUnixMilli: time.Now().UnixMilli()}); err != nil {
 		t.Fatal(err)
 	}
-	err := run(context.Background(), []string{"-listen=127.0.0.1:0", "-worker_id=2", "-watermark_file=" + wm}, &testutil.Buffer{}, nil)
+	err := run(context.Background(), []string{"-listen=127.0.0.1:0", "-plaintext", "-worker_id=2", "-watermark_file=" + wm}, &testutil.Buffer{}, nil)
 	if err == nil || !strings.Contains(err.Error(), "belongs to worker 1") {
 		t.Fatalf("run with worker 1's watermark = %v, want an error naming worker 1", err)
 	}

@@ -30,7 +30,6 @@ import (
 
 	"github.com/monoreel/monoreel/libs/config"
 	"github.com/monoreel/monoreel/libs/config/configgrpc"
-	"github.com/monoreel/monoreel/libs/grpcclient"
 	"github.com/monoreel/monoreel/libs/service"
 	aitagv1 "github.com/monoreel/monoreel/proto/aitag/v1"
 	cdnpushv1 "github.com/monoreel/monoreel/proto/cdnpush/v1"
@@ -67,12 +66,12 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	if err != nil {
 		return err
 	}
-	cfg, store, closeConfig, err := s.openStore(ctx, svc.Log)
+	cfg, store, closeConfig, err := s.openStore(ctx, svc)
 	if err != nil {
 		return err
 	}
 	defer closeConfig()
-	clients, closeClients, err := s.dialDownstreams()
+	clients, closeClients, err := s.dialDownstreams(svc)
 	if err != nil {
 		return err
 	}
@@ -129,7 +128,7 @@ func addFlags(flags *flag.FlagSet) *settings {
 
 // openStore opens the config center named by -config_addr, or else the embedded
 // store in -state_file: workflows are never kept only in memory.
-func (s *settings) openStore(ctx context.Context, log *slog.Logger) (*config.Client, config.Store, func(), error) {
+func (s *settings) openStore(ctx context.Context, svc *service.Service) (*config.Client, config.Store, func(), error) {
 	var embedded config.Store // the config center's, with -config_addr
 	if s.center.Center() == "" {
 		path, err := service.LocalPath("state_file", s.stateFile, "orchestrator.state")
@@ -142,14 +141,14 @@ func (s *settings) openStore(ctx context.Context, log *slog.Logger) (*config.Cli
 		if embedded, err = config.OpenFile(path, 0); err != nil {
 			return nil, nil, nil, err
 		}
-		log.Info("embedded store", "state_file", path)
+		svc.Log.Info("embedded store", "state_file", path)
 	}
-	return s.center.Open(ctx, embedded, log)
+	return s.center.Open(ctx, embedded, svc.Transport.ClientCredentials(), svc.Log)
 }
 
 // dialDownstreams returns the clients of the services the workflows call, and a
 // function closing their connections.
-func (s *settings) dialDownstreams() (workflow.Clients, func(), error) {
+func (s *settings) dialDownstreams(svc *service.Service) (workflow.Clients, func(), error) {
 	var conns []*grpc.ClientConn
 	closeAll := func() {
 		for _, conn := range conns {
@@ -161,7 +160,7 @@ func (s *settings) dialDownstreams() (workflow.Clients, func(), error) {
 		{"aitag_addr", s.aitagAddr},
 		{"cdnpush_addr", s.cdnpushAddr},
 	} {
-		conn, err := grpcclient.Dial(d.addr)
+		conn, err := svc.Dial(d.addr)
 		if err != nil {
 			closeAll()
 			return workflow.Clients{}, nil, fmt.Errorf("-%s: %w", d.flag, err)

@@ -10,9 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
+	"github.com/monoreel/monoreel/libs/auth"
 	"github.com/monoreel/monoreel/libs/edgecache"
+	"github.com/monoreel/monoreel/libs/grpcerr"
 	"github.com/monoreel/monoreel/libs/testproc"
 	commonv1 "github.com/monoreel/monoreel/proto/common/v1"
 	orchestratorv1 "github.com/monoreel/monoreel/proto/orchestrator/v1"
@@ -43,11 +47,13 @@ func startPlatform(t *testing.T) *platform {
 	}
 }
 
-func (p *platform) orchestrator(t *testing.T) (*testproc.Service, orchestratorv1.OrchestratorServiceClient) {
-	s := testproc.StartService(t, testproc.Runfile(t, "ORCHESTRATOR_BINARY"),
-		"-transcode_addr="+p.transcode.Addr, "-aitag_addr="+p.aitag.Addr, "-cdnpush_addr="+p.cdnpush.Addr,
-		"-state_file="+p.state, "-instance=test")
-	return s, orchestratorv1.NewOrchestratorServiceClient(s.Conn)
+// orchestrator starts the orchestrator on the platform, and returns it with a
+// client as an operator (who may name any source file).
+func (p *platform) orchestrator(t *testing.T, args ...string) (*testproc.Service, orchestratorv1.OrchestratorServiceClient) {
+	s := testproc.StartService(t, testproc.Runfile(t, "ORCHESTRATOR_BINARY"), append([]string{
+		"-transcode_addr=" + p.transcode.Addr, "-aitag_addr=" + p.aitag.Addr, "-cdnpush_addr=" + p.cdnpush.Addr,
+		"-state_file=" + p.state, "-instance=test"}, args...)...)
+	return s, orchestratorv1.NewOrchestratorServiceClient(s.AdminConn(t))
 }
 
 func waitWorkflow(t *testing.T, client orchestratorv1.OrchestratorServiceClient, id int64, done func(*orchestratorv1.Workflow) bool) *orchestratorv1.Workflow {
@@ -143,5 +149,42 @@ func TestResumesAfterACrash(t *testing.T) {
 	}
 	if n := jobs(); n != 1 {
 		t.Errorf("%d transcode jobs: want the one submitted before the crash, polled after it", n)
+	}
+}
+
+// TestUsersPublishOnlyTheirOwnVideos: a user publishes a video they uploaded
+// (its owner file says so) and follows its workflow; another user can neither
+// publish it nor see its workflow, and no user may name a source file.
+func TestUsersPublishOnlyTheirOwnVideos(t *testing.T) {
+	p := startPlatform(t)
+	videos := t.TempDir()
+	video, err := os.ReadFile(testproc.SampleVideo(t, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"77": video, "77.owner": []byte("uma")} {
+		if err := os.WriteFile(filepath.Join(videos, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, _ := p.orchestrator(t, "-videos_dir="+videos)
+	uma := orchestratorv1.NewOrchestratorServiceClient(s.UserConn(t, "uma", auth.TierNormal))
+	eve := orchestratorv1.NewOrchestratorServiceClient(s.UserConn(t, "eve", auth.TierNormal))
+	id := &commonv1.VideoId{Value: 77}
+
+	if _, err := eve.Publish(context.Background(), &orchestratorv1.PublishRequest{VideoId: id}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("eve publishing uma's video: %v, want PermissionDenied", err)
+	}
+	if _, err := uma.Publish(context.Background(), &orchestratorv1.PublishRequest{VideoId: id}); err != nil {
+		t.Fatalf("uma publishing her video: %v", err)
+	}
+	if w := waitWorkflow(t, uma, 77, settled); w.GetState() != orchestratorv1.WorkflowState_WORKFLOW_STATE_DONE {
+		t.Errorf("uma's workflow: %v", w)
+	}
+	if _, err := eve.GetWorkflow(context.Background(), &orchestratorv1.GetWorkflowRequest{VideoId: id}); status.Code(err) != codes.PermissionDenied || grpcerr.Reason(err) != "NOT_YOUR_VIDEO" {
+		t.Errorf("eve reading uma's workflow: %v, want PermissionDenied NOT_YOUR_VIDEO", err)
+	}
+	if _, err := uma.Publish(context.Background(), &orchestratorv1.PublishRequest{VideoId: &commonv1.VideoId{Value: 78}, Source: "/etc/passwd"}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("a user naming a source file: %v, want PermissionDenied", err)
 	}
 }

@@ -11,8 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/monoreel/monoreel/libs/auth"
 	"github.com/monoreel/monoreel/libs/testproc"
 	"github.com/monoreel/monoreel/libs/testutil"
+	uploadv1 "github.com/monoreel/monoreel/proto/upload/v1"
 	"github.com/monoreel/monoreel/services/upload/client"
 )
 
@@ -31,7 +37,7 @@ func TestKilledMidUploadResumesAfterRestart(t *testing.T) {
 			svc.Stop() // SIGKILL
 		}
 	}}
-	_, err := client.New(svc.Conn).Upload(context.Background(), path, opts)
+	_, err := client.New(svc.UserConn(t, "uma", auth.TierNormal)).Upload(context.Background(), path, opts)
 	var interrupted *client.InterruptedError
 	if !errors.As(err, &interrupted) {
 		t.Fatalf("upload through a killed service: %v", err)
@@ -39,9 +45,21 @@ func TestKilledMidUploadResumesAfterRestart(t *testing.T) {
 
 	again := testproc.StartService(t, binary(t), "-data_dir="+data)
 	opts.OnPart, opts.ResumeID, opts.Parallel = nil, interrupted.UploadID, 4
-	res, err := client.New(again.Conn).Upload(context.Background(), path, opts)
+	uma := again.UserConn(t, "uma", auth.TierNormal)
+	// Nobody but uma sees her upload: not another user, not a caller without a token.
+	others := map[string]grpc.ClientConnInterface{"another user": again.UserConn(t, "eve", auth.TierNormal), "a service": again.Conn}
+	for name, conn := range others {
+		_, err := uploadv1.NewUploadServiceClient(conn).ListParts(context.Background(), &uploadv1.ListPartsRequest{UploadId: interrupted.UploadID})
+		if status.Code(err) != codes.PermissionDenied {
+			t.Errorf("%s listing uma's upload: %v, want PermissionDenied", name, err)
+		}
+	}
+	res, err := client.New(uma).Upload(context.Background(), path, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if owner, err := os.ReadFile(filepath.Join(data, "videos", strconv.FormatInt(res.VideoID, 10)+".owner")); err != nil || string(owner) != "uma" {
+		t.Errorf("the video's owner file: %q, %v; want uma", owner, err)
 	}
 	if res.Sent != 40-5 {
 		t.Errorf("resumed upload sent %d parts, want the 35 the service lacked", res.Sent)
@@ -60,7 +78,7 @@ func TestKilledMidUploadResumesAfterRestart(t *testing.T) {
 func BenchmarkUpload256MiB(b *testing.B) {
 	svc := testproc.StartService(b, binary(b), "-data_dir="+b.TempDir())
 	path, _ := testutil.RandomFile(b, "video.mp4", 256<<20)
-	c := client.New(svc.Conn)
+	c := client.New(svc.UserConn(b, "uma", auth.TierNormal))
 	b.SetBytes(256 << 20)
 	for b.Loop() {
 		if _, err := c.Upload(context.Background(), path, client.Options{}); err != nil {

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/monoreel/monoreel/libs/auth"
 	"github.com/monoreel/monoreel/libs/idpool"
 	"github.com/monoreel/monoreel/libs/ratelimit"
 	danmakuv1 "github.com/monoreel/monoreel/proto/danmaku/v1"
@@ -45,21 +46,32 @@ func New(hub *room.Hub, fc *flow.Controller, ids idpool.Source, reg prometheus.R
 	return &Server{hub: hub, flow: fc, ids: ids, outcomes: outcomes}
 }
 
-var tiers = map[danmakuv1.Tier]ratelimit.Tier{
-	danmakuv1.Tier_TIER_NORMAL: ratelimit.Normal,
-	danmakuv1.Tier_TIER_VIP:    ratelimit.VIP,
-	danmakuv1.Tier_TIER_ROBOT:  ratelimit.Robot,
+// tiers maps the tier of a user's token (libs/auth) to the API's and the rate
+// limiter's.
+var tiers = map[string]struct {
+	api     danmakuv1.Tier
+	limiter ratelimit.Tier
+}{
+	auth.TierNormal: {danmakuv1.Tier_TIER_NORMAL, ratelimit.Normal},
+	auth.TierVIP:    {danmakuv1.Tier_TIER_VIP, ratelimit.VIP},
+	auth.TierRobot:  {danmakuv1.Tier_TIER_ROBOT, ratelimit.Robot},
 }
+
+// anonymous is who a caller without identity is, on a -plaintext server (no
+// authentication: a local experiment).
+const anonymous = "anonymous"
 
 // chat is one Chat stream. One goroutine (sender) makes every Send: the room's
 // comments and the acks other goroutines queue on out.
 type chat struct {
-	s    *Server
-	join *danmakuv1.Join
-	room *room.Room
-	user *flow.User
-	out  chan *danmakuv1.ChatResponse // nil: the last response, the sender stops
-	ctx  context.Context              // ends when Chat returns
+	s      *Server
+	roomID string
+	userID string
+	tier   danmakuv1.Tier
+	room   *room.Room
+	user   *flow.User
+	out    chan *danmakuv1.ChatResponse // nil: the last response, the sender stops
+	ctx    context.Context              // ends when Chat returns
 	// queued counts the comments waiting for a token (receive's goroutine only).
 	queued sync.WaitGroup
 }
@@ -74,26 +86,29 @@ func (s *Server) Chat(stream danmakuv1.DanmakuService_ChatServer) error {
 	if join == nil {
 		return status.Error(codes.InvalidArgument, "the first message must be a join")
 	}
-	tier, ok := tiers[join.GetTier()]
-	switch {
-	case join.GetRoomId() == "":
+	if join.GetRoomId() == "" {
 		return status.Error(codes.InvalidArgument, "join: room_id is empty")
-	case join.GetUserId() == "":
-		return status.Error(codes.InvalidArgument, "join: user_id is empty")
-	case !ok:
-		return status.Errorf(codes.InvalidArgument, "join: tier %v: want NORMAL, VIP or ROBOT", join.GetTier())
+	}
+	// The user and tier are the token's: a Join's own claims are ignored.
+	userID, tierName := anonymous, auth.TierNormal
+	if id := auth.FromContext(stream.Context()); id.Kind == auth.User {
+		userID, tierName = id.Name, id.Tier
+	}
+	tier, ok := tiers[tierName]
+	if !ok {
+		return status.Errorf(codes.PermissionDenied, "user %s has tier %q, which danmaku does not know", userID, tierName)
 	}
 	r, sub := s.hub.Join(join.GetRoomId())
 	defer s.hub.Leave(r, sub)
 	ctx, cancel := context.WithCancel(stream.Context())
 	// Queued comments still waiting for a token are dropped when the chat ends.
 	defer cancel()
-	c := &chat{s: s, join: join, room: r, user: s.flow.Acquire(join.GetUserId(), tier),
+	c := &chat{s: s, roomID: join.GetRoomId(), userID: userID, tier: tier.api, room: r, user: s.flow.Acquire(userID, tier.limiter),
 		out: make(chan *danmakuv1.ChatResponse, 64), ctx: ctx}
 	defer c.user.Release()
 
 	c.queue(&danmakuv1.ChatResponse{Message: &danmakuv1.ChatResponse_Joined{Joined: &danmakuv1.Joined{
-		RoomId: join.GetRoomId(), Subscribers: int32(r.Subscribers()),
+		RoomId: join.GetRoomId(), Subscribers: int32(r.Subscribers()), UserId: userID, Tier: tier.api,
 	}}})
 	sent := make(chan error, 1)
 	go func() { sent <- c.sender(stream, sub) }()
@@ -195,7 +210,7 @@ func (c *chat) post(msg *danmakuv1.Comment) {
 		return
 	}
 	e := event.Event{
-		ID: id, Room: c.join.GetRoomId(), User: c.join.GetUserId(), Tier: int32(c.join.GetTier()),
+		ID: id, Room: c.roomID, User: c.userID, Tier: int32(c.tier),
 		Text: msg.GetText(), PostedUnixNano: time.Now().UnixNano(),
 	}
 	data, err := e.MarshalMsg(nil)
@@ -209,7 +224,7 @@ func (c *chat) post(msg *danmakuv1.Comment) {
 
 // ack counts a comment's outcome and queues its ack for the sender.
 func (c *chat) ack(msg *danmakuv1.Comment, outcome danmakuv1.Outcome, reason string, id int64) {
-	c.s.outcomes.WithLabelValues(c.join.GetTier().String(), outcome.String()).Inc()
+	c.s.outcomes.WithLabelValues(c.tier.String(), outcome.String()).Inc()
 	c.queue(&danmakuv1.ChatResponse{Message: &danmakuv1.ChatResponse_Ack{Ack: &danmakuv1.CommentAck{
 		ClientId: msg.GetClientId(), Outcome: outcome, Reason: reason, CommentId: id,
 	}}})

@@ -14,8 +14,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/monoreel/monoreel/libs/auth"
 	"github.com/monoreel/monoreel/libs/idpool"
 	"github.com/monoreel/monoreel/libs/ratelimit"
 	"github.com/monoreel/monoreel/libs/testproc"
@@ -53,8 +55,37 @@ type service struct {
 func serve(t *testing.T, fc *flow.Controller, ids idgenv1.IDGenServiceClient, opts room.Options) service {
 	conn := testproc.ServeGRPC(t, func(srv *grpc.Server) {
 		danmakuv1.RegisterDanmakuServiceServer(srv, New(room.NewHub(opts), fc, idpool.New(ids, 4), prometheus.NewRegistry()))
-	})
+	}, grpc.StreamInterceptor(testIdentity))
 	return service{danmakuv1.NewDanmakuServiceClient(conn), conn.Target()}
+}
+
+// testIdentity stands in for libs/auth in these handler tests: the caller is the
+// user and tier its call's test-user and test-tier metadata name. (main_test
+// runs the real check, with tokens.)
+func testIdentity(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	md, _ := metadata.FromIncomingContext(ss.Context())
+	if users := md.Get("test-user"); len(users) == 1 {
+		id := auth.Identity{Kind: auth.User, Name: users[0], Tier: md.Get("test-tier")[0]}
+		return handler(srv, &identityStream{ss, auth.NewContext(ss.Context(), id)})
+	}
+	return handler(srv, ss)
+}
+
+type identityStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *identityStream) Context() context.Context { return s.ctx }
+
+// tierNames are the token tiers of the API's.
+var tierNames = map[danmakuv1.Tier]string{
+	danmakuv1.Tier_TIER_NORMAL: auth.TierNormal, danmakuv1.Tier_TIER_VIP: auth.TierVIP, danmakuv1.Tier_TIER_ROBOT: auth.TierRobot,
+}
+
+// asUser is ctx for calls by user with tier.
+func asUser(ctx context.Context, user string, tier danmakuv1.Tier) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "test-user", user, "test-tier", tierNames[tier])
 }
 
 type client struct {
@@ -64,13 +95,13 @@ type client struct {
 
 func join(t *testing.T, c danmakuv1.DanmakuServiceClient, roomID, user string, tier danmakuv1.Tier) *client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(asUser(context.Background(), user, tier), 20*time.Second)
 	t.Cleanup(cancel)
 	stream, err := c.Chat(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := stream.Send(&danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{RoomId: roomID, UserId: user, Tier: tier}}}); err != nil {
+	if err := stream.Send(&danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{RoomId: roomID}}}); err != nil {
 		t.Fatal(err)
 	}
 	cl := &client{t: t, stream: stream}
@@ -239,12 +270,10 @@ func TestNoIDMeansDroppedNotLost(t *testing.T) {
 func TestBadJoins(t *testing.T) {
 	svc := serve(t, flow.New(), idgenMock(t), room.Options{})
 	for req, want := range map[*danmakuv1.ChatRequest]string{
-		{Message: &danmakuv1.ChatRequest_Comment{Comment: &danmakuv1.Comment{Text: "hi"}}}:      "first message must be a join",
-		{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{UserId: "u", Tier: 1}}}:     "room_id is empty",
-		{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{RoomId: "r", Tier: 1}}}:     "user_id is empty",
-		{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{RoomId: "r", UserId: "u"}}}: "TIER_UNSPECIFIED: want NORMAL, VIP or ROBOT",
+		{Message: &danmakuv1.ChatRequest_Comment{Comment: &danmakuv1.Comment{Text: "hi"}}}: "first message must be a join",
+		{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{}}}:                    "room_id is empty",
 	} {
-		stream, err := svc.Chat(context.Background())
+		stream, err := svc.Chat(asUser(context.Background(), "u", danmakuv1.Tier_TIER_NORMAL))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -322,9 +351,7 @@ func TestFailedSendLeavesTheRoom(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	stream.EXPECT().Context().Return(ctx).AnyTimes()
-	join := &danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{
-		RoomId: "live", UserId: "u", Tier: danmakuv1.Tier_TIER_NORMAL,
-	}}}
+	join := &danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{RoomId: "live"}}}
 	gomock.InOrder(
 		stream.EXPECT().Recv().Return(join, nil),
 		// Then the client is silent, if Chat reads again at all before it ends.

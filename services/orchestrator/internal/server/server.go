@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/monoreel/monoreel/libs/auth"
 	"github.com/monoreel/monoreel/libs/grpcerr"
 	commonv1 "github.com/monoreel/monoreel/proto/common/v1"
 	orchestratorv1 "github.com/monoreel/monoreel/proto/orchestrator/v1"
@@ -38,6 +39,9 @@ func (s *Server) Publish(ctx context.Context, req *orchestratorv1.PublishRequest
 // GetWorkflow implements OrchestratorServiceServer.
 func (s *Server) GetWorkflow(ctx context.Context, req *orchestratorv1.GetWorkflowRequest) (*orchestratorv1.GetWorkflowResponse, error) {
 	w, err := s.engine.Get(ctx, req.GetVideoId().GetValue())
+	if err == nil {
+		err = workflow.MayRead(auth.FromContext(ctx), w)
+	}
 	if err != nil {
 		return nil, workflowErrors.ToStatus(err)
 	}
@@ -49,6 +53,7 @@ func (s *Server) GetWorkflow(ctx context.Context, req *orchestratorv1.GetWorkflo
 var workflowErrors = grpcerr.Mapper{Domain: "monoreel.orchestrator", Rules: []grpcerr.Rule{
 	{Err: workflow.ErrInvalid, Code: codes.InvalidArgument, Reason: "INVALID_REQUEST"},
 	{Err: workflow.ErrNotFound, Code: codes.NotFound, Reason: "WORKFLOW_NOT_FOUND"},
+	{Err: workflow.ErrNotYours, Code: codes.PermissionDenied, Reason: "NOT_YOUR_VIDEO"},
 }}
 
 var states = map[workflow.State]orchestratorv1.StageState{

@@ -5,12 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/monoreel/monoreel/libs/auth"
 	"github.com/monoreel/monoreel/libs/breaker"
 	"github.com/monoreel/monoreel/libs/coloring"
 	"github.com/monoreel/monoreel/libs/config"
@@ -63,6 +66,8 @@ var DefaultDeadlines = map[string]time.Duration{
 var (
 	ErrInvalid  = errors.New("invalid request")
 	ErrNotFound = errors.New("no such workflow")
+	// ErrNotYours is a user reaching for another user's video or workflow.
+	ErrNotYours = errors.New("not yours")
 )
 
 // Engine runs workflows. Publish, Get and Resume are safe for concurrent use.
@@ -138,9 +143,18 @@ func (e *Engine) Publish(ctx context.Context, videoID int64, source, title, desc
 	if videoID <= 0 {
 		return nil, false, fmt.Errorf("%w: video id %d: want a positive id", ErrInvalid, videoID)
 	}
+	caller := auth.FromContext(ctx)
+	if source != "" && isUser(caller) {
+		return nil, false, fmt.Errorf("%w: only operators name a source file; %s publishes their own uploads", ErrNotYours, caller)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	w, err = e.Get(ctx, videoID)
+	if err == nil {
+		if err := MayRead(caller, w); err != nil {
+			return nil, false, err
+		}
+	}
 	switch {
 	case err == nil && w.State != Failed:
 		return w, true, nil
@@ -150,10 +164,21 @@ func (e *Engine) Publish(ctx context.Context, videoID int64, source, title, desc
 	case errors.Is(err, ErrNotFound) && source == "" && e.opts.VideosDir == "":
 		return nil, false, fmt.Errorf("%w: no source, and the orchestrator has no -videos_dir to find video %d in", ErrInvalid, videoID)
 	case errors.Is(err, ErrNotFound):
+		var owner string
 		if source == "" {
 			source = filepath.Join(e.opts.VideosDir, strconv.FormatInt(videoID, 10))
+			// The upload service writes the uploader's id next to the video.
+			data, err := os.ReadFile(source + ".owner")
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, false, err
+			}
+			owner = string(data)
+		}
+		if isUser(caller) && owner != caller.Name {
+			return nil, false, fmt.Errorf("%w: video %d was not uploaded by %s", ErrNotYours, videoID, caller)
 		}
 		w = newWorkflow(videoID, source, title, description, e.opts.Now())
+		w.Uploader = owner
 		if c, ok := coloring.FromContext(ctx); ok {
 			w.Region, w.Shadow = c.Region, c.Shadow
 		}
@@ -166,6 +191,19 @@ func (e *Engine) Publish(ctx context.Context, videoID int64, source, title, desc
 	}
 	e.startLocked(r)
 	return r.snapshot(), existing, nil
+}
+
+// isUser is true for a caller limited to their own videos: a user who is not
+// an operator.
+func isUser(caller auth.Identity) bool { return caller.Kind == auth.User && !caller.Admin }
+
+// MayRead returns an error wrapping ErrNotYours unless caller may see w: its
+// owner, an operator or a service.
+func MayRead(caller auth.Identity, w *Workflow) error {
+	if isUser(caller) && w.Uploader != caller.Name {
+		return fmt.Errorf("%w: the workflow of video %d is not %s's", ErrNotYours, w.VideoID, caller)
+	}
+	return nil
 }
 
 // Get returns a video's workflow as stored, or an error wrapping ErrNotFound.

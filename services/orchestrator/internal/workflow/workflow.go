@@ -70,6 +70,7 @@ type Tag struct {
 // Workflow is one video's way to publication, as stored.
 type Workflow struct {
 	VideoID     int64     `json:"video_id"`
+	Uploader    string    `json:"uploader,omitempty"` // the user who uploaded the video: only they (and operators) see the workflow
 	Source      string    `json:"source"`
 	Title       string    `json:"title,omitempty"`
 	Description string    `json:"description,omitempty"`

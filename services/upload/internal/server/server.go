@@ -4,11 +4,14 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/monoreel/monoreel/libs/auth"
 	"github.com/monoreel/monoreel/libs/grpcerr"
 	"github.com/monoreel/monoreel/libs/idpool"
 	commonv1 "github.com/monoreel/monoreel/proto/common/v1"
@@ -26,8 +29,8 @@ type Server struct {
 // New returns a Server storing in st and naming videos with ids.
 func New(st *store.Store, ids idpool.Source) *Server { return &Server{store: st, ids: ids} }
 
-func (s *Server) Init(_ context.Context, req *uploadv1.InitRequest) (*uploadv1.InitResponse, error) {
-	u, err := s.store.Init(req.GetName(), req.GetTotalSize(), req.GetPartSize(), req.GetContentType())
+func (s *Server) Init(ctx context.Context, req *uploadv1.InitRequest) (*uploadv1.InitResponse, error) {
+	u, err := s.store.Init(auth.FromContext(ctx).Name, req.GetName(), req.GetTotalSize(), req.GetPartSize(), req.GetContentType())
 	if err != nil {
 		return nil, storeErrors.ToStatus(err)
 	}
@@ -42,6 +45,9 @@ func (s *Server) PutPart(stream uploadv1.UploadService_PutPartServer) error {
 	h := first.GetHeader()
 	if h == nil {
 		return status.Error(codes.InvalidArgument, "the first message must be the part's header")
+	}
+	if err := s.mayUse(stream.Context(), h.GetUploadId()); err != nil {
+		return err
 	}
 	p, stored, err := s.store.PutPart(h.GetUploadId(), h.GetPartNumber(), h.GetMd5(), &chunks{stream: stream})
 	if err != nil {
@@ -72,7 +78,10 @@ func (c *chunks) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (s *Server) ListParts(_ context.Context, req *uploadv1.ListPartsRequest) (*uploadv1.ListPartsResponse, error) {
+func (s *Server) ListParts(ctx context.Context, req *uploadv1.ListPartsRequest) (*uploadv1.ListPartsResponse, error) {
+	if err := s.mayUse(ctx, req.GetUploadId()); err != nil {
+		return nil, err
+	}
 	u, parts, err := s.store.ListParts(req.GetUploadId())
 	if err != nil {
 		return nil, storeErrors.ToStatus(err)
@@ -85,6 +94,9 @@ func (s *Server) ListParts(_ context.Context, req *uploadv1.ListPartsRequest) (*
 }
 
 func (s *Server) Complete(ctx context.Context, req *uploadv1.CompleteRequest) (*uploadv1.CompleteResponse, error) {
+	if err := s.mayUse(ctx, req.GetUploadId()); err != nil {
+		return nil, err
+	}
 	u, err := s.store.Complete(req.GetUploadId(), req.GetSha256(), func() (int64, error) { return s.ids.Next(ctx) })
 	if err != nil {
 		return nil, storeErrors.ToStatus(err)
@@ -92,12 +104,36 @@ func (s *Server) Complete(ctx context.Context, req *uploadv1.CompleteRequest) (*
 	return &uploadv1.CompleteResponse{VideoId: &commonv1.VideoId{Value: u.VideoID}, Size: u.TotalSize, Sha256: u.SHA256}, nil
 }
 
-func (s *Server) Abort(_ context.Context, req *uploadv1.AbortRequest) (*uploadv1.AbortResponse, error) {
+func (s *Server) Abort(ctx context.Context, req *uploadv1.AbortRequest) (*uploadv1.AbortResponse, error) {
+	if err := s.mayUse(ctx, req.GetUploadId()); err != nil {
+		return nil, err
+	}
 	if err := s.store.Abort(req.GetUploadId()); err != nil {
 		return nil, storeErrors.ToStatus(err)
 	}
 	return &uploadv1.AbortResponse{}, nil
 }
+
+// mayUse refuses a user an upload another user made: each sees only their own.
+// Operators may act on any (and on a -plaintext service, which knows no users,
+// everybody is anonymous).
+func (s *Server) mayUse(ctx context.Context, uploadID string) error {
+	caller := auth.FromContext(ctx)
+	if caller.Admin {
+		return nil
+	}
+	u, err := s.store.Get(uploadID)
+	if err != nil {
+		return storeErrors.ToStatus(err)
+	}
+	if u.Owner != caller.Name {
+		return storeErrors.ToStatus(fmt.Errorf("%w: upload %s is not %s's", errNotYours, uploadID, caller))
+	}
+	return nil
+}
+
+// errNotYours is a user reaching for another's upload.
+var errNotYours = errors.New("not your upload")
 
 func toPart(p store.Part) *uploadv1.Part {
 	return &uploadv1.Part{Number: p.Number, Size: p.Size, Md5: p.MD5}
@@ -110,4 +146,5 @@ var storeErrors = grpcerr.Mapper{Domain: "monoreel.upload", Rules: []grpcerr.Rul
 	{Err: store.ErrConflict, Code: codes.FailedPrecondition, Reason: "UPLOAD_STATE_CONFLICT"},
 	{Err: store.ErrNotFound, Code: codes.NotFound, Reason: "UPLOAD_NOT_FOUND"},
 	{Err: io.ErrUnexpectedEOF, Code: codes.Aborted, Reason: "PART_CUT_SHORT"},
+	{Err: errNotYours, Code: codes.PermissionDenied, Reason: "NOT_YOUR_UPLOAD"},
 }}

@@ -51,6 +51,7 @@ const (
 // Upload is an upload's parameters and outcome.
 type Upload struct {
 	ID          string    `json:"id"`
+	Owner       string    `json:"owner,omitempty"` // the user who made it; empty on a -plaintext service
 	Name        string    `json:"name"`
 	TotalSize   int64     `json:"total_size"`
 	PartSize    int64     `json:"part_size"`
@@ -102,13 +103,17 @@ func (s *Store) VideoPath(videoID int64) string {
 	return filepath.Join(s.root, "videos", strconv.FormatInt(videoID, 10))
 }
 
+// OwnerPath is the file naming the user who uploaded a video, next to the video
+// (<video path>.owner): the orchestrator reads it to let only them publish it.
+func OwnerPath(videoPath string) string { return videoPath + ".owner" }
+
 func (s *Store) lock(id string) *sync.Mutex {
 	m, _ := s.locks.LoadOrStore(id, &sync.Mutex{})
 	return m.(*sync.Mutex)
 }
 
 // Init starts an upload.
-func (s *Store) Init(name string, totalSize, partSize int64, contentType string) (Upload, error) {
+func (s *Store) Init(owner, name string, totalSize, partSize int64, contentType string) (Upload, error) {
 	switch {
 	case name == "":
 		return Upload{}, fmt.Errorf("%w: name is empty", ErrInvalid)
@@ -119,7 +124,7 @@ func (s *Store) Init(name string, totalSize, partSize int64, contentType string)
 	case partSize < MinPartSize || partSize > MaxPartSize:
 		return Upload{}, fmt.Errorf("%w: part_size %d: must be %d to %d bytes", ErrInvalid, partSize, MinPartSize, MaxPartSize)
 	}
-	u := Upload{Name: name, TotalSize: totalSize, PartSize: partSize, ContentType: contentType, Created: time.Now().UTC()}
+	u := Upload{Owner: owner, Name: name, TotalSize: totalSize, PartSize: partSize, ContentType: contentType, Created: time.Now().UTC()}
 	if n := (totalSize + partSize - 1) / partSize; n > MaxParts {
 		return Upload{}, fmt.Errorf("%w: %d parts of %d bytes: at most %d parts, use bigger parts", ErrInvalid, n, partSize, MaxParts)
 	}
@@ -320,6 +325,10 @@ func (s *Store) Complete(id string, wantSHA256 []byte, videoID func() (int64, er
 	vid, err := videoID()
 	if err != nil {
 		return Upload{}, fmt.Errorf("no video id: %w", err)
+	}
+	// The owner first: a video is never in place without it.
+	if err := atomicfile.Write(OwnerPath(s.VideoPath(vid)), []byte(u.Owner), 0o644); err != nil {
+		return Upload{}, err
 	}
 	out, err := atomicfile.Create(s.VideoPath(vid), 0o644)
 	if err != nil {

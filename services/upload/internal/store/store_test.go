@@ -52,7 +52,7 @@ func wantErr(t *testing.T, err, kind error, text string) {
 func TestUploadSurvivesARestart(t *testing.T) {
 	s, dir := open(t)
 	data := file()
-	u, err := s.Init("clip.mp4", int64(len(data)), 1024, "video/mp4")
+	u, err := s.Init("uma", "clip.mp4", int64(len(data)), 1024, "video/mp4")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestUploadSurvivesARestart(t *testing.T) {
 func TestBadPartsLoseNothing(t *testing.T) {
 	s, _ := open(t)
 	data := file()
-	u, _ := s.Init("clip.mp4", int64(len(data)), 1024, "video/mp4")
+	u, _ := s.Init("uma", "clip.mp4", int64(len(data)), 1024, "video/mp4")
 	good := part(data, 1)
 	if _, stored, err := put(t, s, u.ID, 1, good); err != nil || !stored {
 		t.Fatal(err)
@@ -160,14 +160,14 @@ func TestInitValidation(t *testing.T) {
 		{"a", "video/mp4", 10, 10, "part_size 10: must be 1024 to"},
 		{"a", "video/mp4", 1 << 40, 1 << 20, "1048576 parts of 1048576 bytes: at most 10000"},
 	} {
-		_, err := s.Init(tc.name, tc.total, tc.partSize, tc.ctype)
+		_, err := s.Init("uma", tc.name, tc.total, tc.partSize, tc.ctype)
 		wantErr(t, err, ErrInvalid, tc.want)
 	}
 }
 
 func TestAbort(t *testing.T) {
 	s, _ := open(t)
-	u, _ := s.Init("a", 2048, 1024, "video/mp4")
+	u, _ := s.Init("uma", "a", 2048, 1024, "video/mp4")
 	put(t, s, u.ID, 1, make([]byte, 1024))
 	if err := s.Abort(u.ID); err != nil {
 		t.Fatal(err)
@@ -184,7 +184,7 @@ func FuzzPutPart(f *testing.F) {
 	f.Add(int32(3), make([]byte, 512), true)
 	f.Fuzz(func(t *testing.T, n int32, data []byte, honestMD5 bool) {
 		s, _ := open(t)
-		u, err := s.Init("f", 2560, 1024, "video/mp4")
+		u, err := s.Init("uma", "f", 2560, 1024, "video/mp4")
 		if err != nil {
 			t.Fatal(err)
 		}
