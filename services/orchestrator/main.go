@@ -117,7 +117,7 @@ func addFlags(flags *flag.FlagSet) *settings {
 	flags.StringVar(&s.edges, "edges", "", "comma-separated edge base URLs to warm; empty: cdnpush's own")
 	flags.StringVar(&s.instance, "instance", "", "this instance's name, unique among instances sharing the store (default: host name and -listen)")
 	flags.DurationVar(&s.lease, "lease", 30*time.Second, "how long a silent instance keeps its workflows before another takes them over")
-	flags.StringVar(&s.prefix, "workflow_prefix", "orchestrator/workflows/", "store keys of the workflows")
+	flags.StringVar(&s.prefix, "workflow_prefix", "state/orchestrator/workflows/", "store keys of the workflows")
 	flags.StringVar(&s.rulesPrefix, "breaker_prefix", "orchestrator/breaker/", "config keys of the downstreams' breaker rules (<prefix>transcode, aitag, cdnpush)")
 	flags.DurationVar(&s.callTimeout, "call_timeout", 10*time.Second, "per downstream call")
 	for _, stage := range workflow.Stages {

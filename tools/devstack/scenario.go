@@ -14,12 +14,16 @@ import (
 
 	"google.golang.org/grpc/metadata"
 
+	"github.com/monoreel/monoreel/libs/auth"
 	"github.com/monoreel/monoreel/libs/testproc"
 	commonv1 "github.com/monoreel/monoreel/proto/common/v1"
 	danmakuv1 "github.com/monoreel/monoreel/proto/danmaku/v1"
 	orchestratorv1 "github.com/monoreel/monoreel/proto/orchestrator/v1"
 	uploadclient "github.com/monoreel/monoreel/services/upload/client"
 )
+
+// uploader is the user who uploads and publishes the video.
+const uploader = "uma"
 
 // report is what the scenario measured and saw.
 type report struct {
@@ -97,7 +101,11 @@ func (sc *scenario) upload(ctx context.Context, video string) error {
 	if sc.r.parts < 3 {
 		return fmt.Errorf("the video has %d parts: too few to interrupt", sc.r.parts)
 	}
-	client := uploadclient.New(sc.st.svc["upload"].Conn)
+	conn, err := sc.st.userConn("upload", uploader, auth.TierNormal)
+	if err != nil {
+		return err
+	}
+	client := uploadclient.New(conn)
 	first, interrupt := context.WithCancel(ctx)
 	defer interrupt()
 	_, err = client.Upload(first, video, uploadclient.Options{PartSize: partSize, Parallel: 1, OnPart: func(int32, bool) {
@@ -125,7 +133,11 @@ func (sc *scenario) upload(ctx context.Context, video string) error {
 // publish asks the orchestrator to publish the uploaded video (coloured, as a
 // request from eu-west-1 would be) and waits for the workflow to end.
 func (sc *scenario) publish(ctx context.Context) error {
-	client := orchestratorv1.NewOrchestratorServiceClient(sc.st.svc["orchestrator"].Conn)
+	conn, err := sc.st.userConn("orchestrator", uploader, auth.TierNormal)
+	if err != nil {
+		return err
+	}
+	client := orchestratorv1.NewOrchestratorServiceClient(conn)
 	id := &commonv1.VideoId{Value: sc.r.videoID}
 	colored := metadata.AppendToOutgoingContext(ctx, "x-region", "eu-west-1")
 	if _, err := client.Publish(colored, &orchestratorv1.PublishRequest{VideoId: id,
@@ -185,14 +197,13 @@ func (sc *scenario) checkEdge() error {
 // pace in the video's room, and counts the outcomes: accepted at once, queued (then
 // accepted or dropped), dropped, rejected.
 func (sc *scenario) danmaku(ctx context.Context) error {
-	client := danmakuv1.NewDanmakuServiceClient(sc.st.svc["danmaku"].Conn)
 	room := fmt.Sprintf("video-%d", sc.r.videoID)
 	results := make(chan tierCounts)
 	errs := make(chan error, 3)
 	tiers := []danmakuv1.Tier{danmakuv1.Tier_TIER_NORMAL, danmakuv1.Tier_TIER_VIP, danmakuv1.Tier_TIER_ROBOT}
 	for _, tier := range tiers {
 		go func() {
-			c, err := sc.chat(ctx, client, room, tier)
+			c, err := sc.chat(ctx, room, tier)
 			if err != nil {
 				errs <- fmt.Errorf("%v user: %w", tier, err)
 				return
@@ -217,17 +228,30 @@ func (sc *scenario) danmaku(ctx context.Context) error {
 	return nil
 }
 
-func (sc *scenario) chat(ctx context.Context, client danmakuv1.DanmakuServiceClient, room string, tier danmakuv1.Tier) (tierCounts, error) {
+// chat posts the scenario's comments as a user whose token gives them tier.
+func (sc *scenario) chat(ctx context.Context, room string, tier danmakuv1.Tier) (tierCounts, error) {
 	c := tierCounts{tier: tier, sent: sc.comments}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	stream, err := client.Chat(ctx)
+	tierName := strings.ToLower(strings.TrimPrefix(tier.String(), "TIER_")) // auth.TierNormal, TierVIP, TierRobot
+	user := tierName + "-1"
+	conn, err := sc.st.userConn("danmaku", user, tierName)
 	if err != nil {
 		return c, err
 	}
-	user := strings.ToLower(strings.TrimPrefix(tier.String(), "TIER_")) + "-1"
-	if err := stream.Send(&danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{RoomId: room, UserId: user, Tier: tier}}}); err != nil {
+	stream, err := danmakuv1.NewDanmakuServiceClient(conn).Chat(ctx)
+	if err != nil {
 		return c, err
+	}
+	if err := stream.Send(&danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{RoomId: room}}}); err != nil {
+		return c, err
+	}
+	joined, err := stream.Recv()
+	if err != nil {
+		return c, err
+	}
+	if got := joined.GetJoined().GetTier(); got != tier {
+		return c, fmt.Errorf("%s joined with tier %v, want their token's %v", user, got, tier)
 	}
 	// At 10 a second: more than a robot or a normal user may post, less than a VIP.
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -270,6 +294,7 @@ func (r *report) print(w io.Writer, st *stack) {
 	for _, s := range r.steps {
 		fmt.Fprintf(w, "  %-44s %8v\n", s.name, s.took.Round(time.Millisecond))
 	}
+	fmt.Fprintf(w, "  security: mutual TLS on every hop (CA %s); users by signed tokens: %s uploads and publishes\n", st.pki.Dir.CAFile(), uploader)
 	fmt.Fprintf(w, "  upload: %d parts, %d before the interruption, %d after resuming; video %d\n", r.parts, r.before, r.resumed, r.videoID)
 	if wf := r.workflow; wf != nil {
 		fmt.Fprintf(w, "  workflow stages:\n")

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/monoreel/monoreel/libs/edgecache"
 	"github.com/monoreel/monoreel/libs/testproc"
 )
@@ -18,6 +20,8 @@ import (
 // front of it (the CDN that cdnpush warms).
 type stack struct {
 	dir      string
+	pki      *testproc.PKI // the CA of every service's certificate, and the token issuer
+	conns    []*grpc.ClientConn
 	order    []string // the services, in start order
 	svc      map[string]*testproc.Service
 	started  map[string]time.Duration // how long each took to become healthy
@@ -35,10 +39,15 @@ var calls = map[string][]string{
 	"danmaku":      {"config", "idgen"},
 }
 
-// startStack starts everything under dir (data and logs): the services in the
-// order given, ffmpeg for transcode and aitag.
+// startStack starts everything under dir (data, logs, and a new PKI in
+// dir/pki): the services in the order given, over mutual TLS with users known by
+// tokens, as in production; ffmpeg for transcode and aitag.
 func startStack(dir string, binaries serviceFlags, ffmpeg string, log io.Writer) (*stack, error) {
 	s := &stack{dir: dir, svc: map[string]*testproc.Service{}, started: map[string]time.Duration{}, videoDir: filepath.Join(dir, "upload", "videos")}
+	var err error
+	if s.pki, err = testproc.NewPKI(filepath.Join(dir, "pki")); err != nil {
+		return nil, err
+	}
 	hls := filepath.Join(dir, "hls")
 	for _, d := range []string{hls, filepath.Join(dir, "logs")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -74,7 +83,7 @@ func startStack(dir string, binaries serviceFlags, ffmpeg string, log io.Writer)
 			}
 			args = append(args, "-"+callee+"_addr="+s.svc[callee].Addr)
 		}
-		svc, err := testproc.LaunchService(b.path, filepath.Join(dir, "logs", name+".log"), args...)
+		svc, err := testproc.LaunchService(s.pki, b.path, filepath.Join(dir, "logs", name+".log"), args...)
 		if err != nil {
 			s.stop()
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -84,6 +93,17 @@ func startStack(dir string, binaries serviceFlags, ffmpeg string, log io.Writer)
 		fmt.Fprintf(log, "  %-13s healthy on %s in %v\n", name, svc.Addr, s.started[name].Round(time.Millisecond))
 	}
 	return s, nil
+}
+
+// userConn is a connection to service as user (with tier), by a token of the
+// stack's issuer, as the user's client makes it; stop closes it.
+func (s *stack) userConn(service, user, tier string) (*grpc.ClientConn, error) {
+	conn, err := s.svc[service].DialUser(user, tier)
+	if err != nil {
+		return nil, err
+	}
+	s.conns = append(s.conns, conn)
+	return conn, nil
 }
 
 // serve serves h on a free loopback port and returns its base URL.
@@ -100,6 +120,9 @@ func (s *stack) serve(h http.Handler) (string, error) {
 
 // stop stops the services, last started first, and the HTTP servers.
 func (s *stack) stop() {
+	for _, conn := range s.conns {
+		conn.Close()
+	}
 	for i := len(s.order) - 1; i >= 0; i-- {
 		s.svc[s.order[i]].Stop()
 	}

@@ -6,10 +6,14 @@ package configgrpc
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/monoreel/monoreel/libs/auth"
 	"github.com/monoreel/monoreel/libs/config"
 	"github.com/monoreel/monoreel/libs/grpcerr"
 	configv1 "github.com/monoreel/monoreel/proto/config/v1"
@@ -59,6 +63,9 @@ func (s *server) Put(ctx context.Context, req *configv1.PutRequest) (*configv1.P
 	if err := checkKey(req.GetKey()); err != nil {
 		return nil, err
 	}
+	if err := mayWrite(ctx, req.GetKey()); err != nil {
+		return nil, err
+	}
 	if n := len(req.GetValue()); n > MaxValueBytes {
 		return nil, status.Errorf(codes.InvalidArgument, "value of %q is %d bytes, over the limit of %d", req.GetKey(), n, MaxValueBytes)
 	}
@@ -71,6 +78,9 @@ func (s *server) Put(ctx context.Context, req *configv1.PutRequest) (*configv1.P
 
 func (s *server) Delete(ctx context.Context, req *configv1.DeleteRequest) (*configv1.DeleteResponse, error) {
 	if err := checkKey(req.GetKey()); err != nil {
+		return nil, err
+	}
+	if err := mayWrite(ctx, req.GetKey()); err != nil {
 		return nil, err
 	}
 	rev, err := s.store.Delete(ctx, req.GetKey())
@@ -104,6 +114,25 @@ func (s *server) Watch(req *configv1.WatchRequest, stream configv1.ConfigService
 	return status.FromContextError(stream.Context().Err()).Err()
 }
 
+// StatePrefix is where services keep their own state in the config center: the
+// keys under StatePrefix + <service> + "/" are that service's to write (the
+// orchestrator's workflows). Every other key is configuration (rate limits,
+// breaker rules), which only operators write.
+const StatePrefix = "state/"
+
+// errNotYourKey is a service writing outside its own state.
+var errNotYourKey = errors.New("configuration is for operators")
+
+// mayWrite lets a service write only its own state; operators may write any
+// key (libs/auth let only services and operators this far).
+func mayWrite(ctx context.Context, key string) error {
+	caller := auth.FromContext(ctx)
+	if own := StatePrefix + caller.Name + "/"; caller.Kind == auth.Service && !strings.HasPrefix(key, own) {
+		return storeErrors.ToStatus(fmt.Errorf("%w: %s may write only its own state (keys under %s), not %q", errNotYourKey, caller, own, key))
+	}
+	return nil
+}
+
 func checkKey(key string) error {
 	switch {
 	case key == "":
@@ -124,4 +153,5 @@ func toEntry(kv config.KV) *configv1.Entry {
 var storeErrors = grpcerr.Mapper{Domain: "monoreel.config", Rules: []grpcerr.Rule{
 	{Err: config.ErrNotFound, Code: codes.NotFound, Reason: "KEY_NOT_FOUND"},
 	{Err: config.ErrCompacted, Code: codes.OutOfRange, Reason: "REVISION_COMPACTED"},
+	{Err: errNotYourKey, Code: codes.PermissionDenied, Reason: "KEY_FOR_OPERATORS"},
 }}

@@ -32,7 +32,7 @@ type Clients struct {
 // Options configures an Engine. Zero values take the defaults in brackets.
 type Options struct {
 	Store    config.Store // where workflows live
-	Prefix   string       // their keys' prefix ("orchestrator/workflows/")
+	Prefix   string       // their keys' prefix ("state/orchestrator/workflows/")
 	Instance string       // this instance's name, unique among instances sharing Store
 	// How long a workflow stays with an instance that stopped renewing its lease
 	// (30s); renewed every Lease/3.
@@ -90,7 +90,7 @@ func New(clients Clients, opts Options) (*Engine, error) {
 	if opts.Store == nil || opts.Instance == "" {
 		return nil, fmt.Errorf("workflow: want a store and an instance name")
 	}
-	opts.Prefix = cmp.Or(opts.Prefix, "orchestrator/workflows/")
+	opts.Prefix = cmp.Or(opts.Prefix, "state/orchestrator/workflows/")
 	opts.Lease = cmp.Or(opts.Lease, 30*time.Second)
 	opts.CallTimeout = cmp.Or(opts.CallTimeout, 10*time.Second)
 	opts.Attempts = cmp.Or(opts.Attempts, 5)

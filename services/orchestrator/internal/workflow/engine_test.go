@@ -347,7 +347,7 @@ func TestResumeTakesOnlyOrphanedOrOwnWorkflows(t *testing.T) {
 		w.Stages[0].State, w.Stages[1].State = Done, Done
 		w.TranscodeJob, w.Outputs, w.Owner, w.LeaseUntil = "j1", outputs, owner, lease
 		data, _ := json.Marshal(w)
-		if _, err := f.store.Put(context.Background(), "orchestrator/workflows/"+strconv.FormatInt(id, 10), data); err != nil {
+		if _, err := f.store.Put(context.Background(), "state/orchestrator/workflows/"+strconv.FormatInt(id, 10), data); err != nil {
 			t.Fatal(err)
 		}
 	}
