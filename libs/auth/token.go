@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Claims are what a Monoreel user token says, besides the registered claims
@@ -60,12 +61,28 @@ func (i Issuer) Sign(user, tier string, roles []string, now time.Time, ttl time.
 	return jwt.NewWithClaims(method, claims).SignedString(i.Key)
 }
 
-// Verifier checks user tokens against the issuer's public key.
+// Verifier checks user tokens against the issuer's public key. A client sends
+// the same token with every call, and checking a signature costs more than the
+// rest of a call (BenchmarkNextIDSecurity in services/idgen), so the identities
+// of recently verified tokens are kept, until the tokens expire.
 type Verifier struct {
-	key    crypto.PublicKey
-	parser *jwt.Parser
-	now    func() time.Time
+	key      crypto.PublicKey
+	parser   *jwt.Parser
+	now      func() time.Time
+	verified *lru.Cache[string, verified]
 }
+
+// verified is a token already checked: who it names, until when.
+type verified struct {
+	id      Identity
+	expires time.Time
+}
+
+// verifiedTokens is how many verified tokens a Verifier keeps.
+const verifiedTokens = 16384
+
+// leeway is how far the clocks of issuer and service may differ.
+const leeway = 30 * time.Second
 
 // NewVerifier checks tokens signed by key (ed25519.PublicKey or an ECDSA P-256
 // key), issued by issuer for audience. Only the algorithm of key is accepted, so
@@ -83,14 +100,18 @@ func NewVerifier(key crypto.PublicKey, issuer, audience string) (*Verifier, erro
 	default:
 		return nil, fmt.Errorf("auth: a %T cannot verify tokens (want Ed25519 or ECDSA P-256)", key)
 	}
-	v := &Verifier{key: key, now: time.Now}
+	cache, err := lru.New[string, verified](verifiedTokens)
+	if err != nil {
+		return nil, err
+	}
+	v := &Verifier{key: key, now: time.Now, verified: cache}
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{alg}),
 		jwt.WithIssuer(issuer),
 		jwt.WithAudience(audience),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
-		jwt.WithLeeway(30*time.Second), // clocks of issuer and service differ a little
+		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(func() time.Time { return v.now() }),
 	)
 	return v, nil
@@ -99,15 +120,31 @@ func NewVerifier(key crypto.PublicKey, issuer, audience string) (*Verifier, erro
 // Verify returns the user a token names, or an error matching ErrTokenExpired or
 // ErrTokenInvalid that says what is wrong with it.
 func (v *Verifier) Verify(token string) (Identity, error) {
+	if seen, ok := v.verified.Get(token); ok {
+		if v.now().After(seen.expires.Add(leeway)) {
+			v.verified.Remove(token)
+			return Identity{}, fmt.Errorf("%w: token has invalid claims: token is expired", ErrTokenExpired)
+		}
+		return seen.id, nil
+	}
+	id, expires, err := v.verify(token)
+	if err != nil {
+		return Identity{}, err
+	}
+	v.verified.Add(token, verified{id, expires})
+	return id, nil
+}
+
+func (v *Verifier) verify(token string) (Identity, time.Time, error) {
 	var claims Claims
 	_, err := v.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return v.key, nil })
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return Identity{}, fmt.Errorf("%w: %v", ErrTokenExpired, err)
+		return Identity{}, time.Time{}, fmt.Errorf("%w: %v", ErrTokenExpired, err)
 	case err != nil:
-		return Identity{}, fmt.Errorf("%w: %v", ErrTokenInvalid, err)
+		return Identity{}, time.Time{}, fmt.Errorf("%w: %v", ErrTokenInvalid, err)
 	case claims.Subject == "":
-		return Identity{}, fmt.Errorf("%w: no subject (user id)", ErrTokenInvalid)
+		return Identity{}, time.Time{}, fmt.Errorf("%w: no subject (user id)", ErrTokenInvalid)
 	}
 	tier := claims.Tier
 	switch tier {
@@ -115,7 +152,7 @@ func (v *Verifier) Verify(token string) (Identity, error) {
 		tier = TierNormal
 	case TierNormal, TierVIP, TierRobot:
 	default:
-		return Identity{}, fmt.Errorf("%w: unknown tier %q", ErrTokenInvalid, claims.Tier)
+		return Identity{}, time.Time{}, fmt.Errorf("%w: unknown tier %q", ErrTokenInvalid, claims.Tier)
 	}
-	return Identity{Kind: User, Name: claims.Subject, Tier: tier, Admin: slices.Contains(claims.Roles, RoleAdmin)}, nil
+	return Identity{Kind: User, Name: claims.Subject, Tier: tier, Admin: slices.Contains(claims.Roles, RoleAdmin)}, claims.ExpiresAt.Time, nil
 }

@@ -145,3 +145,53 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestCachedTokenStillExpires: a token verified once is not checked again, but
+// still stops working when it expires.
+func TestCachedTokenStillExpires(t *testing.T) {
+	iss, v := newIssuer(t)
+	token, err := iss.Sign("uma", TierNormal, nil, now, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := v.Verify(token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.now = func() time.Time { return now.Add(time.Minute + leeway + time.Second) }
+	if _, err := v.Verify(token); !errors.Is(err, ErrTokenExpired) {
+		t.Errorf("a cached token past its expiry: %v, want ErrTokenExpired", err)
+	}
+}
+
+// BenchmarkVerify: a token's first check (the signature) against the next ones.
+func BenchmarkVerify(b *testing.B) {
+	iss, v := newIssuer(b)
+	v.now = time.Now
+	b.Run("first", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			token, err := iss.Sign("uma", TierNormal, nil, time.Now(), time.Hour+time.Duration(i)*time.Second)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			v.verified.Purge()
+			b.StartTimer()
+			if _, err := v.Verify(token); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	token, err := iss.Sign("uma", TierNormal, nil, time.Now(), time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("again", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := v.Verify(token); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

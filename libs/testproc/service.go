@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/monoreel/monoreel/libs/auth"
@@ -72,17 +73,34 @@ func StartService(t testing.TB, binary string, args ...string) *Service {
 	return s
 }
 
-// LaunchService is StartService without a test, with certificates from p: its
-// output goes to logPath, and the caller stops it (Stop closes Conn too).
+// StartPlaintextService is StartService with -plaintext: no TLS and no
+// authentication, the baseline a benchmark measures the secure path against.
+func StartPlaintextService(t testing.TB, binary string, args ...string) *Service {
+	t.Helper()
+	s, err := LaunchService(nil, binary, filepath.Join(t.TempDir(), filepath.Base(binary)+".log"), args...)
+	if s != nil {
+		t.Cleanup(s.Stop)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// LaunchService is StartService without a test, with certificates from p (nil:
+// -plaintext): its output goes to logPath, and the caller stops it (Stop closes
+// Conn too).
 func LaunchService(p *PKI, binary, logPath string, args ...string) (*Service, error) {
 	s := &Service{Name: filepath.Base(binary), pki: p}
-	tlsArgs, err := p.ServiceArgs(s.Name)
-	if err != nil {
-		return nil, err
-	}
-	creds, err := p.ServiceCredentials(Harness)
-	if err != nil {
-		return nil, err
+	var err error
+	tlsArgs, creds := []string{"-plaintext"}, insecure.NewCredentials()
+	if p != nil {
+		if tlsArgs, err = p.ServiceArgs(s.Name); err != nil {
+			return nil, err
+		}
+		if creds, err = p.ServiceCredentials(Harness); err != nil {
+			return nil, err
+		}
 	}
 	if s.Addr, err = PickAddr(); err != nil {
 		return nil, err

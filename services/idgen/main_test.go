@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/monoreel/monoreel/libs/snowflake"
 	"github.com/monoreel/monoreel/libs/testproc"
 	"github.com/monoreel/monoreel/libs/testutil"
@@ -59,5 +61,36 @@ func TestVersionFlag(t *testing.T) {
 	}
 	if got := out.String(); got != "idgen dev\n" {
 		t.Errorf("-version printed %q", got)
+	}
+}
+
+// BenchmarkNextIDSecurity calls the real binary over loopback, from 2×GOMAXPROCS
+// goroutines on one connection, in plaintext (no TLS, no authentication: the
+// baseline), over mutual TLS as a service, and over TLS with an operator's
+// token: the cost per call of transport security and the access check.
+func BenchmarkNextIDSecurity(b *testing.B) {
+	bin := testproc.Runfile(b, "IDGEN_BINARY")
+	plain := testproc.StartPlaintextService(b, bin, "-worker_id=1", "-watermark_file="+filepath.Join(b.TempDir(), "wm"))
+	secure := testproc.StartService(b, bin, "-worker_id=2", "-watermark_file="+filepath.Join(b.TempDir(), "wm"))
+	for _, tc := range []struct {
+		name string
+		conn grpc.ClientConnInterface
+	}{
+		{"plaintext", plain.Conn},
+		{"mtls", secure.Conn},
+		{"tls+token", secure.AdminConn(b)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			client := idgenv1.NewIDGenServiceClient(tc.conn)
+			b.SetParallelism(2)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := client.NextID(context.Background(), &idgenv1.NextIDRequest{}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
 	}
 }
