@@ -5,9 +5,11 @@ package grpcclient
 
 import (
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/monoreel/monoreel/libs/coloring"
 )
@@ -20,6 +22,9 @@ import (
 func Dial(target string, creds credentials.TransportCredentials, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	opts = append([]grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
+		// A ping after 30s of silence finds a dead server before a call does
+		// (servers of libs/service allow one every 20s).
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.WithChainUnaryInterceptor(coloring.UnaryClientInterceptor()),
 		grpc.WithChainStreamInterceptor(coloring.StreamClientInterceptor()),
 	}, opts...)

@@ -34,7 +34,8 @@ import (
 // Options configures New. Only Service is required.
 type Options struct {
 	Service   string
-	AdminAddr string        // metrics, pprof and /healthz; none if empty
+	AdminAddr string        // metrics, /healthz and (with Pprof) pprof; none if empty
+	Pprof     bool          // serve /debug/pprof/ on the admin listener
 	LogJSON   bool          // JSON logs (for collectors) instead of text
 	LogLevel  slog.Level    // slog.LevelInfo by default
 	Out       io.Writer     // where logs go; stderr by default
@@ -50,6 +51,7 @@ type Obs struct {
 	opts    Options
 	calls   *prometheus.CounterVec
 	latency *prometheus.HistogramVec
+	panics  *prometheus.CounterVec
 }
 
 // New sets up observability for one service.
@@ -80,11 +82,14 @@ func New(opts Options) (*Obs, error) {
 			Name: "grpc_server_handling_seconds", Help: "Time to handle a gRPC call, by method.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"method"}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "grpc_server_panics_total", Help: "Handler panics turned into Internal, by method.",
+		}, []string{"method"}),
 	}
 	o.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		o.calls, o.latency,
+		o.calls, o.latency, o.panics,
 	)
 	return o, nil
 }
@@ -93,15 +98,18 @@ func New(opts Options) (*Obs, error) {
 // until Run begins to shut down.
 func (o *Obs) RegisterHealth(srv *grpc.Server) { healthpb.RegisterHealthServer(srv, o.Health) }
 
-// AdminHandler serves /metrics, /debug/pprof/ and /healthz.
+// AdminHandler serves /metrics, /healthz and, with Options.Pprof, /debug/pprof/
+// (profiles show code paths and memory: opened only when asked for).
 func (o *Obs) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if o.opts.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		resp, err := o.Health.Check(r.Context(), &healthpb.HealthCheckRequest{})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {

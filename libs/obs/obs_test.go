@@ -5,15 +5,18 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/monoreel/monoreel/libs/testutil"
-
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/monoreel/monoreel/libs/testutil"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -32,7 +35,7 @@ func get(t *testing.T, url string) (int, string) {
 // call completes and health turns NOT_SERVING first.
 func TestRunServesAndDrains(t *testing.T) {
 	logs := &testutil.Buffer{}
-	o, err := New(Options{Service: "test", AdminAddr: "127.0.0.1:0", LogJSON: true, Out: logs, Grace: time.Second})
+	o, err := New(Options{Service: "test", AdminAddr: "127.0.0.1:0", Pprof: true, LogJSON: true, Out: logs, Grace: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +95,68 @@ func TestRunServesAndDrains(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"msg":"shutting down"`) || !strings.Contains(logs.String(), `"service":"test"`) {
 		t.Errorf("logs:\n%s", logs)
+	}
+}
+
+// TestPprofOnlyWhenAsked: profiles are not served unless Options.Pprof.
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	o, err := New(Options{Service: "test", Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(o.AdminHandler())
+	defer srv.Close()
+	if code, _ := get(t, srv.URL+"/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ without Pprof = %d, want 404", code)
+	}
+	if code, _ := get(t, srv.URL+"/metrics"); code != http.StatusOK {
+		t.Errorf("/metrics = %d", code)
+	}
+}
+
+// panicky panics in Check: a bug in a handler.
+type panicky struct {
+	healthpb.UnimplementedHealthServer
+}
+
+func (panicky) Check(context.Context, *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	panic("boom: an index out of range, say")
+}
+
+// TestPanicBecomesInternal: a panicking handler gives the caller Internal, is
+// logged with its stack and counted, and the server goes on serving.
+func TestPanicBecomesInternal(t *testing.T) {
+	logs := &testutil.Buffer{}
+	o, err := New(Options{Service: "test", Out: logs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(o.ServerOptions(nil, nil)...)
+	healthpb.RegisterHealthServer(srv, panicky{})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+	defer srv.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for i := range 2 { // the second call proves the process survived the first
+		_, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
+		if status.Code(err) != codes.Internal {
+			t.Fatalf("call %d to a panicking handler: %v, want Internal", i, err)
+		}
+	}
+	if !strings.Contains(logs.String(), "handler panicked") || !strings.Contains(logs.String(), "boom: an index out of range") {
+		t.Errorf("the panic is not logged with its cause:\n%s", logs)
+	}
+	srvHTTP := httptest.NewServer(o.AdminHandler())
+	defer srvHTTP.Close()
+	if _, body := get(t, srvHTTP.URL+"/metrics"); !strings.Contains(body, `grpc_server_panics_total{method="/grpc.health.v1.Health/Check"} 2`) {
+		t.Errorf("panics not counted:\n%.2000s", body)
 	}
 }
 

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
 
 	"github.com/monoreel/monoreel/libs/auth"
 	"github.com/monoreel/monoreel/libs/coloring"
@@ -29,6 +31,7 @@ import (
 type Flags struct {
 	Listen  string
 	Admin   string
+	Pprof   bool
 	Grace   time.Duration
 	Version bool
 	TLS     *mtls.Flags
@@ -36,11 +39,13 @@ type Flags struct {
 }
 
 // AddFlags registers the common flags on fs: gRPC on grpcPort, the admin
-// listener on grpcPort+1.
+// listener on grpcPort+1 of loopback (it has no authentication: expose it to a
+// scraper deliberately, with -admin_listen).
 func AddFlags(fs *flag.FlagSet, grpcPort int) *Flags {
 	f := &Flags{}
 	fs.StringVar(&f.Listen, "listen", fmt.Sprintf(":%d", grpcPort), "gRPC listen address (host:port)")
-	fs.StringVar(&f.Admin, "admin_listen", fmt.Sprintf(":%d", grpcPort+1), "metrics, pprof and /healthz listen address (none if empty)")
+	fs.StringVar(&f.Admin, "admin_listen", fmt.Sprintf("127.0.0.1:%d", grpcPort+1), "metrics, /healthz and (with -pprof) pprof listen address, unauthenticated (none if empty)")
+	fs.BoolVar(&f.Pprof, "pprof", false, "serve /debug/pprof/ on the admin listener")
 	fs.DurationVar(&f.Grace, "shutdown_grace", 10*time.Second, "how long in-flight calls may take after SIGTERM")
 	fs.BoolVar(&f.Version, "version", false, "print the version and exit")
 	f.TLS = mtls.AddFlags(fs)
@@ -82,7 +87,7 @@ type Service struct {
 // a gRPC server over mutual TLS with the obs, auth and colouring interceptors
 // and the health service.
 func New(name string, f *Flags, stdout io.Writer) (*Service, error) {
-	o, err := obs.New(obs.Options{Service: name, AdminAddr: f.Admin, Out: stdout, Grace: f.Grace})
+	o, err := obs.New(obs.Options{Service: name, AdminAddr: f.Admin, Pprof: f.Pprof, Out: stdout, Grace: f.Grace})
 	if err != nil {
 		return nil, err
 	}
@@ -112,9 +117,19 @@ func New(name string, f *Flags, stdout io.Writer) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := append(o.ServerOptions(unary, stream), grpc.Creds(transport.ServerCredentials()))
+	opts := append(o.ServerOptions(unary, stream),
+		grpc.Creds(transport.ServerCredentials()),
+		// Clients may ping an idle connection every 20s (libs/grpcclient pings
+		// every 30s); more often is abuse, and the connection is closed.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 20 * time.Second, PermitWithoutStream: true}),
+		// Dead peers are found by a ping after 2 minutes of silence.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Minute, Timeout: 20 * time.Second}),
+	)
 	srv := grpc.NewServer(opts...)
 	o.RegisterHealth(srv)
+	// Reflection: grpcurl, grpcui, ghz and Postman list and call the service's
+	// methods with no .proto at hand (for known callers: libs/auth).
+	reflection.Register(srv)
 	return &Service{Obs: o, Server: srv, Transport: transport, lis: lis}, nil
 }
 

@@ -34,6 +34,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
+	return runThen(ctx, args, out, nil)
+}
+
+// runThen is run, calling then (if set) with the running platform once the
+// scenario has passed: for checks of its own (devstack's test).
+func runThen(ctx context.Context, args []string, out io.Writer, then func(*stack) error) error {
 	flags := flag.NewFlagSet("devstack", flag.ContinueOnError)
 	var binaries serviceFlags
 	flags.Var(&binaries, "service", "NAME=BINARY of a service to start, in start order; repeated (./bazelw run //tools/devstack sets them from services/services.bzl)")
@@ -72,13 +78,20 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("%w (service logs in %s)", err, filepath.Join(*dir, "logs"))
 	}
 	fmt.Fprintln(out, "\nThe scenario passed.")
+	if then != nil {
+		if err := then(st); err != nil {
+			return err
+		}
+	}
 	if !*keep {
 		return nil
 	}
-	fmt.Fprintln(out, "\nThe platform keeps running (Ctrl-C stops it). gRPC on loopback, plaintext, health and reflection-free:")
+	p := st.pki.Dir
+	fmt.Fprintf(out, "\nThe platform keeps running (Ctrl-C stops it). gRPC on loopback over mutual TLS, with health and reflection:\n")
 	for _, b := range binaries {
 		fmt.Fprintf(out, "  %-13s %s   (metrics, /healthz: http://%s)\n", b.name, st.svc[b.name].Addr, st.svc[b.name].AdminAddr)
 	}
+	fmt.Fprintf(out, "  as an operator: grpcurl -cacert %s -H \"authorization: Bearer $(./bazelw run //tools/devcerts -- token -dir %s -user ops -admin)\" ADDR list\n", p.CAFile(), p)
 	fmt.Fprintf(out, "  edge          %s/<key>   (e.g. %s/%s)\n", st.edgeURL, st.edgeURL, sc.r.workflow.GetWarmedKeys()[0])
 	fmt.Fprintf(out, "  logs          %s\n", filepath.Join(*dir, "logs"))
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
