@@ -5,12 +5,19 @@ package grpcclient
 
 import (
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/monoreel/monoreel/libs/coloring"
 )
+
+// Keepalive pings a silent connection every 30s (no more often than servers
+// allow: libs/service.KeepaliveEnforcement) so that a dead peer or a middlebox
+// that dropped the connection is found before a call waits on it.
+var Keepalive = keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}
 
 // Dial makes a client of another service (plaintext: services talk on a
 // private network), which passes the caller's colouring on with every call. It
@@ -19,6 +26,7 @@ import (
 func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	opts = append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithKeepaliveParams(Keepalive),
 		grpc.WithChainUnaryInterceptor(coloring.UnaryClientInterceptor()),
 		grpc.WithChainStreamInterceptor(coloring.StreamClientInterceptor()),
 	}, opts...)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func get(t *testing.T, url string) (int, string) {
 // call completes and health turns NOT_SERVING first.
 func TestRunServesAndDrains(t *testing.T) {
 	logs := &testutil.Buffer{}
-	o, err := New(Options{Service: "test", AdminAddr: "127.0.0.1:0", LogJSON: true, Out: logs, Grace: time.Second})
+	o, err := New(Options{Service: "test", AdminAddr: "127.0.0.1:0", Pprof: true, LogJSON: true, Out: logs, Grace: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,5 +143,24 @@ func (blockingHealth) Check(ctx context.Context, _ *healthpb.HealthCheckRequest)
 func TestNewNeedsAService(t *testing.T) {
 	if _, err := New(Options{}); err == nil {
 		t.Error("New without a service name succeeded")
+	}
+}
+
+// TestPprofIsOffUnlessEnabled: without Options.Pprof the admin handler serves
+// metrics and health but no profiles.
+func TestPprofIsOffUnlessEnabled(t *testing.T) {
+	o, err := New(Options{Service: "test", Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(o.AdminHandler())
+	defer srv.Close()
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/profile", "/debug/pprof/cmdline"} {
+		if code, _ := get(t, srv.URL+path); code != http.StatusNotFound {
+			t.Errorf("%s = %d without Pprof, want 404", path, code)
+		}
+	}
+	if code, _ := get(t, srv.URL+"/metrics"); code != 200 {
+		t.Errorf("/metrics = %d", code)
 	}
 }

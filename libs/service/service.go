@@ -1,6 +1,7 @@
 // Package service is the frame every Monoreel gRPC service runs in: the flags all
 // of them have, logs, metrics, pprof and health (libs/obs), traffic colouring
-// (libs/coloring) on the server, and graceful shutdown on SIGTERM. A service's
+// (libs/coloring) on the server, server reflection (so grpcurl, grpcui and ghz
+// need no .proto file), keepalive enforcement, and graceful shutdown on SIGTERM. A service's
 // main parses its own flags next to these, builds its handlers, registers them on
 // Server and calls Run. Calls to other services go through libs/grpcclient.
 package service
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
 
 	"github.com/monoreel/monoreel/libs/coloring"
 	"github.com/monoreel/monoreel/libs/obs"
@@ -24,16 +27,19 @@ import (
 type Flags struct {
 	Listen  string
 	Admin   string
+	Pprof   bool
 	Grace   time.Duration
 	Version bool
 }
 
 // AddFlags registers the common flags on fs: gRPC on grpcPort, the admin
-// listener on grpcPort+1.
+// listener on grpcPort+1 of loopback only (metrics and pprof are not for the
+// world: a scraper elsewhere needs -admin_listen=:PORT on a private network).
 func AddFlags(fs *flag.FlagSet, grpcPort int) *Flags {
 	f := &Flags{}
 	fs.StringVar(&f.Listen, "listen", fmt.Sprintf(":%d", grpcPort), "gRPC listen address (host:port)")
-	fs.StringVar(&f.Admin, "admin_listen", fmt.Sprintf(":%d", grpcPort+1), "metrics, pprof and /healthz listen address (none if empty)")
+	fs.StringVar(&f.Admin, "admin_listen", fmt.Sprintf("127.0.0.1:%d", grpcPort+1), "metrics, /healthz and (with -pprof) pprof listen address (none if empty)")
+	fs.BoolVar(&f.Pprof, "pprof", false, "serve /debug/pprof/ on the admin listener")
 	fs.DurationVar(&f.Grace, "shutdown_grace", 10*time.Second, "how long in-flight calls may take after SIGTERM")
 	fs.BoolVar(&f.Version, "version", false, "print the version and exit")
 	return f
@@ -68,10 +74,21 @@ type Service struct {
 	lis    net.Listener
 }
 
+// KeepaliveEnforcement is what every server accepts of its clients' keepalive
+// pings: one every MinTime at most (grpcclient.Keepalive pings less often), even
+// with no call in flight. A client pinging faster is sent GOAWAY.
+var KeepaliveEnforcement = keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}
+
+// keepaliveServer pings a client after a minute of silence and drops it if no
+// answer comes: a vanished client's streams (danmaku rooms, config watches) end
+// instead of holding memory forever.
+var keepaliveServer = keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}
+
 // New sets up the service called name: obs, the listener, and a gRPC server
-// with the obs and colouring interceptors and the health service.
+// with the obs and colouring interceptors, keepalive, the health service and
+// server reflection.
 func New(name string, f *Flags, stdout io.Writer) (*Service, error) {
-	o, err := obs.New(obs.Options{Service: name, AdminAddr: f.Admin, Out: stdout, Grace: f.Grace})
+	o, err := obs.New(obs.Options{Service: name, AdminAddr: f.Admin, Pprof: f.Pprof, Out: stdout, Grace: f.Grace})
 	if err != nil {
 		return nil, err
 	}
@@ -79,11 +96,12 @@ func New(name string, f *Flags, stdout io.Writer) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := grpc.NewServer(o.ServerOptions(
+	srv := grpc.NewServer(append(o.ServerOptions(
 		[]grpc.UnaryServerInterceptor{coloring.UnaryServerInterceptor()},
 		[]grpc.StreamServerInterceptor{coloring.StreamServerInterceptor()},
-	)...)
+	), grpc.KeepaliveEnforcementPolicy(KeepaliveEnforcement), grpc.KeepaliveParams(keepaliveServer))...)
 	o.RegisterHealth(srv)
+	reflection.Register(srv)
 	return &Service{Obs: o, Server: srv, lis: lis}, nil
 }
 
