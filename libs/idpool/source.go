@@ -41,8 +41,9 @@ func AddFlags(fs *flag.FlagSet) *Flags {
 }
 
 // Open returns the Source the flags ask for, and the connection to close when done
-// (nil for the in-process generator).
-func (f *Flags) Open() (Source, *grpc.ClientConn, error) {
+// (nil for the in-process generator). opts go to grpcclient.Dial (the service's
+// client metrics: obs.DialOptions).
+func (f *Flags) Open(opts ...grpc.DialOption) (Source, *grpc.ClientConn, error) {
 	if f.Addr == "" {
 		gen, err := snowflake.New(snowflake.Config{WorkerID: f.WorkerID})
 		if err != nil {
@@ -50,7 +51,7 @@ func (f *Flags) Open() (Source, *grpc.ClientConn, error) {
 		}
 		return Local(gen), nil, nil
 	}
-	conn, err := grpcclient.Dial(f.Addr)
+	conn, err := grpcclient.Dial(f.Addr, opts...)
 	if err != nil {
 		return nil, nil, err
 	}

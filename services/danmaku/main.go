@@ -50,19 +50,19 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	if common.ShowVersion(stdout, "danmaku", version) {
 		return nil
 	}
-	idSource, idConn, err := ids.Open()
+	svc, err := service.New("danmaku", common, stdout)
+	if err != nil {
+		return err
+	}
+	idSource, idConn, err := ids.Open(svc.DialOptions()...)
 	if err != nil {
 		return err
 	}
 	if idConn != nil {
 		defer idConn.Close()
 	}
-	svc, err := service.New("danmaku", common, stdout)
-	if err != nil {
-		return err
-	}
 
-	cfg, _, closeConfig, err := center.Open(ctx, config.NewMemory(0), svc.Log)
+	cfg, _, closeConfig, err := center.Open(ctx, config.NewMemory(0), svc.Log, svc.DialOptions()...)
 	if err != nil {
 		return err
 	}

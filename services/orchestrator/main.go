@@ -26,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
 	"github.com/monoreel/monoreel/libs/config"
@@ -67,17 +68,17 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	if err != nil {
 		return err
 	}
-	cfg, store, closeConfig, err := s.openStore(ctx, svc.Log)
+	cfg, store, closeConfig, err := s.openStore(ctx, svc.Log, svc.DialOptions())
 	if err != nil {
 		return err
 	}
 	defer closeConfig()
-	clients, closeClients, err := s.dialDownstreams()
+	clients, closeClients, err := s.dialDownstreams(svc.DialOptions())
 	if err != nil {
 		return err
 	}
 	defer closeClients()
-	engine, err := workflow.New(clients, s.engineOptions(store, svc.Log))
+	engine, err := workflow.New(clients, s.engineOptions(store, svc.Log, svc.Registry))
 	if err != nil {
 		return err
 	}
@@ -127,9 +128,10 @@ func addFlags(flags *flag.FlagSet) *settings {
 	return s
 }
 
-// openStore opens the config center named by -config_addr, or else the embedded
-// store in -state_file: workflows are never kept only in memory.
-func (s *settings) openStore(ctx context.Context, log *slog.Logger) (*config.Client, config.Store, func(), error) {
+// openStore opens the config center named by -config_addr (dialled with opts),
+// or else the embedded store in -state_file: workflows are never kept only in
+// memory.
+func (s *settings) openStore(ctx context.Context, log *slog.Logger, opts []grpc.DialOption) (*config.Client, config.Store, func(), error) {
 	var embedded config.Store // the config center's, with -config_addr
 	if s.center.Center() == "" {
 		path, err := service.LocalPath("state_file", s.stateFile, "orchestrator.state")
@@ -144,12 +146,12 @@ func (s *settings) openStore(ctx context.Context, log *slog.Logger) (*config.Cli
 		}
 		log.Info("embedded store", "state_file", path)
 	}
-	return s.center.Open(ctx, embedded, log)
+	return s.center.Open(ctx, embedded, log, opts...)
 }
 
-// dialDownstreams returns the clients of the services the workflows call, and a
-// function closing their connections.
-func (s *settings) dialDownstreams() (workflow.Clients, func(), error) {
+// dialDownstreams returns the clients of the services the workflows call
+// (dialled with opts), and a function closing their connections.
+func (s *settings) dialDownstreams(opts []grpc.DialOption) (workflow.Clients, func(), error) {
 	var conns []*grpc.ClientConn
 	closeAll := func() {
 		for _, conn := range conns {
@@ -161,7 +163,7 @@ func (s *settings) dialDownstreams() (workflow.Clients, func(), error) {
 		{"aitag_addr", s.aitagAddr},
 		{"cdnpush_addr", s.cdnpushAddr},
 	} {
-		conn, err := grpcclient.Dial(d.addr)
+		conn, err := grpcclient.Dial(d.addr, opts...)
 		if err != nil {
 			closeAll()
 			return workflow.Clients{}, nil, fmt.Errorf("-%s: %w", d.flag, err)
@@ -175,10 +177,10 @@ func (s *settings) dialDownstreams() (workflow.Clients, func(), error) {
 	}, closeAll, nil
 }
 
-func (s *settings) engineOptions(store config.Store, log *slog.Logger) workflow.Options {
+func (s *settings) engineOptions(store config.Store, log *slog.Logger, reg prometheus.Registerer) workflow.Options {
 	opts := workflow.Options{
 		Store: store, Prefix: s.prefix, Instance: s.instance, Lease: s.lease, CallTimeout: s.callTimeout,
-		VideosDir: s.videosDir, Log: log, Deadlines: map[string]time.Duration{},
+		VideosDir: s.videosDir, Log: log, Registerer: reg, Deadlines: map[string]time.Duration{},
 	}
 	for stage, d := range s.deadlines {
 		opts.Deadlines[stage] = *d

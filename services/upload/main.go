@@ -48,16 +48,16 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	if err != nil {
 		return err
 	}
-	idSource, idConn, err := ids.Open()
+	svc, err := service.New("upload", common, stdout)
+	if err != nil {
+		return err
+	}
+	idSource, idConn, err := ids.Open(svc.DialOptions()...)
 	if err != nil {
 		return err
 	}
 	if idConn != nil {
 		defer idConn.Close()
-	}
-	svc, err := service.New("upload", common, stdout)
-	if err != nil {
-		return err
 	}
 	svc.Log.Info("storing uploads", "data_dir", dir)
 	uploadv1.RegisterUploadServiceServer(svc.Server, server.New(st, idSource))

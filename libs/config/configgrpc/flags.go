@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"google.golang.org/grpc"
+
 	"github.com/monoreel/monoreel/libs/config"
 	"github.com/monoreel/monoreel/libs/grpcclient"
 )
@@ -30,13 +32,14 @@ func (f *Flags) Center() string { return *f.addr }
 
 // Open returns the store (the config center's, or embedded when -config_addr is
 // empty; embedded may be nil otherwise) and a Client following it. close
-// releases both.
-func (f *Flags) Open(ctx context.Context, embedded config.Store, log *slog.Logger) (client *config.Client, store config.Store, close func(), err error) {
+// releases both. opts go to grpcclient.Dial (the service's client metrics:
+// obs.DialOptions).
+func (f *Flags) Open(ctx context.Context, embedded config.Store, log *slog.Logger, opts ...grpc.DialOption) (client *config.Client, store config.Store, close func(), err error) {
 	var closeStore func() error
 	if *f.addr == "" {
 		store, closeStore = embedded, embedded.Close
 	} else {
-		conn, err := grpcclient.Dial(*f.addr)
+		conn, err := grpcclient.Dial(*f.addr, opts...)
 		if err != nil {
 			return nil, nil, nil, err
 		}
