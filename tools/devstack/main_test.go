@@ -3,30 +3,38 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/monoreel/monoreel/libs/testproc"
+	"github.com/monoreel/monoreel/tools/grpctools"
 )
 
-// TestScenario runs what `./bazelw run //tools/devstack` runs: every real
-// service, the whole scenario, the summary.
+// TestScenario runs what `./bazelw run //tools/devstack -- -prometheus=prometheus`
+// runs: every real service, the whole scenario with a real Prometheus scraping
+// them, the summary; then grpcurl calls every service (checkGrpcurl).
 func TestScenario(t *testing.T) {
-	args := []string{"-dir=" + t.TempDir(), "-ffmpeg=" + testproc.Binary(t, "ffmpeg", "ffmpeg")}
+	args := []string{"-dir=" + t.TempDir(), "-ffmpeg=" + testproc.Binary(t, "ffmpeg", "ffmpeg"),
+		"-prometheus=" + testproc.Binary(t, "prometheus", "prometheus"),
+		"-prometheus_rules=" + testproc.Runfile(t, "PROMETHEUS_RULES")}
+	grpcurl := grpctools.Grpcurl{Bin: testproc.Runfile(t, "GRPCURL")}
 	// DEVSTACK_SERVICES: NAME=RLOCATIONPATH ..., from services/services.bzl.
 	for _, service := range strings.Fields(os.Getenv("DEVSTACK_SERVICES")) {
 		name, path, _ := strings.Cut(service, "=")
 		args = append(args, "-service="+name+"="+testproc.Rlocation(t, path))
 	}
+	services := len(strings.Fields(os.Getenv("DEVSTACK_SERVICES")))
 	var out bytes.Buffer
-	err := run(context.Background(), args, &out)
+	err := run(context.Background(), args, &out, checkGrpcurl(t, grpcurl))
 	t.Log(out.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"The scenario passed.", "transcode  done", "cdnpush    done", "master playlist served from the edge cache: true", "vip"} {
+	for _, want := range []string{"The scenario passed.", "transcode  done", "cdnpush    done", "master playlist served from the edge cache: true", "vip",
+		"Prometheus scrapes every service", fmt.Sprintf("%d of %d targets up", services, services)} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q", want)
 		}

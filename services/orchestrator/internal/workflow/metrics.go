@@ -35,6 +35,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		breakers: breaker.NewMetrics(reg),
 	}
 	reg.MustRegister(m.stageSeconds, m.retries)
+	for _, stage := range Stages {
+		m.retries.WithLabelValues(stage) // at 0 from the start: rate() and alerts need a series
+	}
 	return m
 }
 
