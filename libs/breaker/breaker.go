@@ -129,7 +129,7 @@ type Breaker struct {
 	openUntil atomic.Int64
 	probesOut atomic.Int32 // half-open: probes handed out
 	probesOK  atomic.Int32 // half-open: probes that succeeded
-	onChange  func(from, to State)
+	onChange  []func(from, to State)
 }
 
 // Option configures a Breaker.
@@ -138,9 +138,11 @@ type Option func(*Breaker)
 // WithClock sets the clock (for tests).
 func WithClock(now func() time.Time) Option { return func(b *Breaker) { b.now = now } }
 
-// OnStateChange registers a callback for every transition (for logs and metrics).
-// It runs synchronously; keep it short.
-func OnStateChange(f func(from, to State)) Option { return func(b *Breaker) { b.onChange = f } }
+// OnStateChange registers a callback for every transition (for logs and metrics;
+// several may be registered). It runs synchronously; keep it short.
+func OnStateChange(f func(from, to State)) Option {
+	return func(b *Breaker) { b.onChange = append(b.onChange, f) }
+}
 
 // New returns a closed Breaker named name (used in errors).
 func New(name string, rule Rule, opts ...Option) (*Breaker, error) {
@@ -301,7 +303,7 @@ func (b *Breaker) transition(from, to State) {
 	}
 	b.state.Store(int32(to))
 	b.mu.Unlock()
-	if b.onChange != nil {
-		b.onChange(from, to)
+	for _, f := range b.onChange {
+		f(from, to)
 	}
 }

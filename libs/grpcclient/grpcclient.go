@@ -14,6 +14,15 @@ import (
 	"github.com/monoreel/monoreel/libs/coloring"
 )
 
+// Keepalive pings a silent connection every 30s (no more often than servers
+// allow: libs/service.KeepaliveEnforcement) so that a dead peer or a middlebox
+// that dropped the connection is found before a call waits on it.
+var Keepalive = keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}
+
+// Dialer makes a client of the service at target: a service's is
+// libs/service.Service.Dial (its certificate, its client metrics).
+type Dialer func(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error)
+
 // Dial makes a client of another service over creds (a service's are
 // libs/mtls's: its own certificate), which passes the caller's colouring on
 // with every call. It connects lazily, at the first call: an error here is a bad
@@ -22,9 +31,7 @@ import (
 func Dial(target string, creds credentials.TransportCredentials, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	opts = append([]grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
-		// A ping after 30s of silence finds a dead server before a call does
-		// (servers of libs/service allow one every 20s).
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.WithKeepaliveParams(Keepalive),
 		grpc.WithChainUnaryInterceptor(coloring.UnaryClientInterceptor()),
 		grpc.WithChainStreamInterceptor(coloring.StreamClientInterceptor()),
 	}, opts...)

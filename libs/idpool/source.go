@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/monoreel/monoreel/libs/grpcclient"
 	"github.com/monoreel/monoreel/libs/snowflake"
@@ -41,9 +40,10 @@ func AddFlags(fs *flag.FlagSet) *Flags {
 	return f
 }
 
-// Open returns the Source the flags ask for, calling IDGen over creds, and the
-// connection to close when done (nil for the in-process generator).
-func (f *Flags) Open(creds credentials.TransportCredentials) (Source, *grpc.ClientConn, error) {
+// Open returns the Source the flags ask for, calling IDGen through dial (a
+// service's: its certificate and client metrics), and the connection to close
+// when done (nil for the in-process generator).
+func (f *Flags) Open(dial grpcclient.Dialer) (Source, *grpc.ClientConn, error) {
 	if f.Addr == "" {
 		gen, err := snowflake.New(snowflake.Config{WorkerID: f.WorkerID})
 		if err != nil {
@@ -51,7 +51,7 @@ func (f *Flags) Open(creds credentials.TransportCredentials) (Source, *grpc.Clie
 		}
 		return Local(gen), nil, nil
 	}
-	conn, err := grpcclient.Dial(f.Addr, creds)
+	conn, err := dial(f.Addr)
 	if err != nil {
 		return nil, nil, err
 	}

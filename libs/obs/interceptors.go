@@ -12,36 +12,13 @@ import (
 )
 
 // ServerOptions returns the interceptors that count and time every call and
-// turn a handler's panic into Internal; add the service's own after them.
+// recover from a handler's panic; add the service's own after them (a panic in
+// those is recovered too).
 func (o *Obs) ServerOptions(extraUnary []grpc.UnaryServerInterceptor, extraStream []grpc.StreamServerInterceptor) []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{o.unary, o.recoverUnary}, extraUnary...)...),
 		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{o.stream, o.recoverStream}, extraStream...)...),
 	}
-}
-
-// recoverUnary and recoverStream turn a panic in a handler (or an interceptor
-// after them) into an Internal status: one bad request must not kill the
-// process and every call in flight with it. The panic is logged with its stack
-// and counted (grpc_server_panics_total).
-func (o *Obs) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-	defer o.recovered(ctx, info.FullMethod, &err)
-	return handler(ctx, req)
-}
-
-func (o *Obs) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
-	defer o.recovered(ss.Context(), info.FullMethod, &err)
-	return handler(srv, ss)
-}
-
-func (o *Obs) recovered(ctx context.Context, method string, err *error) {
-	r := recover()
-	if r == nil {
-		return
-	}
-	o.panics.WithLabelValues(method).Inc()
-	o.Log.ErrorContext(ctx, "handler panicked", "method", method, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-	*err = status.Errorf(codes.Internal, "%s failed: an internal error (logged by the service)", method)
 }
 
 func (o *Obs) observe(method string, start time.Time, err error) {
@@ -61,4 +38,32 @@ func (o *Obs) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo,
 	err := handler(srv, ss)
 	o.observe(info.FullMethod, start, err)
 	return err
+}
+
+// recovered turns a recovered panic into the call's error: logged with its
+// stack, counted, and answered as Internal. Without it, one bad request would
+// kill the process and every call in flight. (A panic in a goroutine the handler
+// starts is beyond any interceptor's reach.)
+func (o *Obs) recovered(method string, p any) error {
+	o.panics.WithLabelValues(method).Inc()
+	o.Log.Error("panic in a gRPC handler", "method", method, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	return status.Errorf(codes.Internal, "internal error in %s (the server logged it)", method)
+}
+
+func (o *Obs) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			resp, err = nil, o.recovered(info.FullMethod, p)
+		}
+	}()
+	return handler(ctx, req)
+}
+
+func (o *Obs) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = o.recovered(info.FullMethod, p)
+		}
+	}()
+	return handler(srv, ss)
 }

@@ -1,10 +1,11 @@
 // Package obs is the one way every Monoreel service logs, exposes metrics and
 // profiles, reports health and shuts down: structured logs (log/slog), Prometheus
-// metrics and pprof on an admin listener, the gRPC health service, gRPC
-// interceptors that count and time every call, and a graceful-shutdown helper.
+// metrics and (if enabled) pprof on an admin listener, the gRPC health service,
+// gRPC interceptors that count and time every call (server and client side) and
+// turn a handler's panic into an Internal error, and a graceful-shutdown helper.
 //
-//	o, err := obs.New(obs.Options{Service: "idgen", AdminAddr: ":9091"})
-//	srv := grpc.NewServer(o.ServerOptions()...)
+//	o, err := obs.New(obs.Options{Service: "idgen", AdminAddr: "127.0.0.1:9091"})
+//	srv := grpc.NewServer(o.ServerOptions(nil, nil)...)
 //	o.RegisterHealth(srv)
 //	return o.Run(ctx, srv, lis)     // serves until SIGTERM, then drains
 package obs
@@ -35,7 +36,7 @@ import (
 type Options struct {
 	Service   string
 	AdminAddr string        // metrics, /healthz and (with Pprof) pprof; none if empty
-	Pprof     bool          // serve /debug/pprof/ on the admin listener
+	Pprof     bool          // serve /debug/pprof/ on the admin listener (off: it exposes internals and costs CPU)
 	LogJSON   bool          // JSON logs (for collectors) instead of text
 	LogLevel  slog.Level    // slog.LevelInfo by default
 	Out       io.Writer     // where logs go; stderr by default
@@ -48,10 +49,11 @@ type Obs struct {
 	Registry *prometheus.Registry
 	Health   *health.Server
 
-	opts    Options
-	calls   *prometheus.CounterVec
-	latency *prometheus.HistogramVec
-	panics  *prometheus.CounterVec
+	opts          Options
+	calls         *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	panics        *prometheus.CounterVec
+	clientLatency *prometheus.HistogramVec
 }
 
 // New sets up observability for one service.
@@ -83,13 +85,17 @@ func New(opts Options) (*Obs, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"method"}),
 		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "grpc_server_panics_total", Help: "Handler panics turned into Internal, by method.",
+			Name: "grpc_server_panics_total", Help: "gRPC handlers that panicked (answered Internal), by method.",
 		}, []string{"method"}),
+		clientLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "grpc_client_handling_seconds", Help: "Time of a gRPC call this service made to another, by method and status code.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"method", "code"}),
 	}
 	o.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		o.calls, o.latency, o.panics,
+		o.calls, o.latency, o.panics, o.clientLatency,
 	)
 	return o, nil
 }
@@ -98,8 +104,7 @@ func New(opts Options) (*Obs, error) {
 // until Run begins to shut down.
 func (o *Obs) RegisterHealth(srv *grpc.Server) { healthpb.RegisterHealthServer(srv, o.Health) }
 
-// AdminHandler serves /metrics, /healthz and, with Options.Pprof, /debug/pprof/
-// (profiles show code paths and memory: opened only when asked for).
+// AdminHandler serves /metrics, /healthz and, with Options.Pprof, /debug/pprof/.
 func (o *Obs) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))

@@ -11,10 +11,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/status"
 
 	"github.com/monoreel/monoreel/libs/testutil"
 )
@@ -98,68 +96,6 @@ func TestRunServesAndDrains(t *testing.T) {
 	}
 }
 
-// TestPprofOnlyWhenAsked: profiles are not served unless Options.Pprof.
-func TestPprofOnlyWhenAsked(t *testing.T) {
-	o, err := New(Options{Service: "test", Out: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(o.AdminHandler())
-	defer srv.Close()
-	if code, _ := get(t, srv.URL+"/debug/pprof/"); code != http.StatusNotFound {
-		t.Errorf("/debug/pprof/ without Pprof = %d, want 404", code)
-	}
-	if code, _ := get(t, srv.URL+"/metrics"); code != http.StatusOK {
-		t.Errorf("/metrics = %d", code)
-	}
-}
-
-// panicky panics in Check: a bug in a handler.
-type panicky struct {
-	healthpb.UnimplementedHealthServer
-}
-
-func (panicky) Check(context.Context, *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
-	panic("boom: an index out of range, say")
-}
-
-// TestPanicBecomesInternal: a panicking handler gives the caller Internal, is
-// logged with its stack and counted, and the server goes on serving.
-func TestPanicBecomesInternal(t *testing.T) {
-	logs := &testutil.Buffer{}
-	o, err := New(Options{Service: "test", Out: logs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer(o.ServerOptions(nil, nil)...)
-	healthpb.RegisterHealthServer(srv, panicky{})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(lis)
-	defer srv.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	for i := range 2 { // the second call proves the process survived the first
-		_, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
-		if status.Code(err) != codes.Internal {
-			t.Fatalf("call %d to a panicking handler: %v, want Internal", i, err)
-		}
-	}
-	if !strings.Contains(logs.String(), "handler panicked") || !strings.Contains(logs.String(), "boom: an index out of range") {
-		t.Errorf("the panic is not logged with its cause:\n%s", logs)
-	}
-	srvHTTP := httptest.NewServer(o.AdminHandler())
-	defer srvHTTP.Close()
-	if _, body := get(t, srvHTTP.URL+"/metrics"); !strings.Contains(body, `grpc_server_panics_total{method="/grpc.health.v1.Health/Check"} 2`) {
-		t.Errorf("panics not counted:\n%.2000s", body)
-	}
-}
-
 func TestGracefulStopCutsOffAfterGrace(t *testing.T) {
 	srv := grpc.NewServer()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -207,5 +143,24 @@ func (blockingHealth) Check(ctx context.Context, _ *healthpb.HealthCheckRequest)
 func TestNewNeedsAService(t *testing.T) {
 	if _, err := New(Options{}); err == nil {
 		t.Error("New without a service name succeeded")
+	}
+}
+
+// TestPprofIsOffUnlessEnabled: without Options.Pprof the admin handler serves
+// metrics and health but no profiles.
+func TestPprofIsOffUnlessEnabled(t *testing.T) {
+	o, err := New(Options{Service: "test", Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(o.AdminHandler())
+	defer srv.Close()
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/profile", "/debug/pprof/cmdline"} {
+		if code, _ := get(t, srv.URL+path); code != http.StatusNotFound {
+			t.Errorf("%s = %d without Pprof, want 404", path, code)
+		}
+	}
+	if code, _ := get(t, srv.URL+"/metrics"); code != 200 {
+		t.Errorf("/metrics = %d", code)
 	}
 }

@@ -39,8 +39,8 @@ type Flags struct {
 }
 
 // AddFlags registers the common flags on fs: gRPC on grpcPort, the admin
-// listener on grpcPort+1 of loopback (it has no authentication: expose it to a
-// scraper deliberately, with -admin_listen).
+// listener on grpcPort+1 of loopback (it has no authentication: a scraper
+// elsewhere needs -admin_listen=:PORT on a private network).
 func AddFlags(fs *flag.FlagSet, grpcPort int) *Flags {
 	f := &Flags{}
 	fs.StringVar(&f.Listen, "listen", fmt.Sprintf(":%d", grpcPort), "gRPC listen address (host:port)")
@@ -74,6 +74,16 @@ func (f *Flags) ShowVersion(stdout io.Writer, name, version string) bool {
 	}
 	return f.Version
 }
+
+// KeepaliveEnforcement is what every server accepts of its clients' keepalive
+// pings: one every MinTime at most (grpcclient.Keepalive pings less often), even
+// with no call in flight. A client pinging faster is sent GOAWAY.
+var KeepaliveEnforcement = keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}
+
+// keepaliveServer pings a client after a minute of silence and drops it if no
+// answer comes: a vanished client's streams (danmaku rooms, config watches) end
+// instead of holding memory forever.
+var keepaliveServer = keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}
 
 // Service is one service's gRPC server, listening, with its observability.
 type Service struct {
@@ -119,11 +129,8 @@ func New(name string, f *Flags, stdout io.Writer) (*Service, error) {
 	}
 	opts := append(o.ServerOptions(unary, stream),
 		grpc.Creds(transport.ServerCredentials()),
-		// Clients may ping an idle connection every 20s (libs/grpcclient pings
-		// every 30s); more often is abuse, and the connection is closed.
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 20 * time.Second, PermitWithoutStream: true}),
-		// Dead peers are found by a ping after 2 minutes of silence.
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Minute, Timeout: 20 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(KeepaliveEnforcement),
+		grpc.KeepaliveParams(keepaliveServer),
 	)
 	srv := grpc.NewServer(opts...)
 	o.RegisterHealth(srv)
@@ -134,9 +141,10 @@ func New(name string, f *Flags, stdout io.Writer) (*Service, error) {
 }
 
 // Dial makes a client of another service at target, which authenticates with
-// this service's certificate.
+// this service's certificate and times its calls (obs.DialOptions). It is a
+// grpcclient.Dialer.
 func (s *Service) Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
-	return grpcclient.Dial(target, s.Transport.ClientCredentials(), opts...)
+	return grpcclient.Dial(target, s.Transport.ClientCredentials(), append(s.DialOptions(), opts...)...)
 }
 
 // Run serves until ctx ends or the process gets SIGTERM or SIGINT, then lets

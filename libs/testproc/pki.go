@@ -34,10 +34,16 @@ const validity = 7 * 24 * time.Hour
 
 // NewPKI makes a new PKI in dir (which must not exist yet).
 func NewPKI(dir string) (*PKI, error) {
-	d := pki.Dir(dir)
-	if err := pki.Create(d, validity); err != nil {
+	if err := pki.Create(pki.Dir(dir), validity); err != nil {
 		return nil, err
 	}
+	return OpenPKI(dir)
+}
+
+// OpenPKI opens the PKI in dir (the development PKI, devstack's): certificates
+// it issues replace any of the same name.
+func OpenPKI(dir string) (*PKI, error) {
+	d := pki.Dir(dir)
 	keyPEM, err := os.ReadFile(d.TokenKeyFile())
 	if err != nil {
 		return nil, err

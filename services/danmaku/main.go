@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	if err != nil {
 		return err
 	}
-	idSource, idConn, err := ids.Open(svc.Transport.ClientCredentials())
+	idSource, idConn, err := ids.Open(svc.Dial)
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 		defer idConn.Close()
 	}
 
-	cfg, _, closeConfig, err := center.Open(ctx, config.NewMemory(0), svc.Transport.ClientCredentials(), svc.Log)
+	cfg, _, closeConfig, err := center.Open(ctx, config.NewMemory(0), svc.Log, svc.Dial)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
 	"github.com/monoreel/monoreel/libs/config"
@@ -76,7 +77,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 		return err
 	}
 	defer closeClients()
-	engine, err := workflow.New(clients, s.engineOptions(store, svc.Log))
+	engine, err := workflow.New(clients, s.engineOptions(store, svc.Log, svc.Registry))
 	if err != nil {
 		return err
 	}
@@ -143,7 +144,7 @@ func (s *settings) openStore(ctx context.Context, svc *service.Service) (*config
 		}
 		svc.Log.Info("embedded store", "state_file", path)
 	}
-	return s.center.Open(ctx, embedded, svc.Transport.ClientCredentials(), svc.Log)
+	return s.center.Open(ctx, embedded, svc.Log, svc.Dial)
 }
 
 // dialDownstreams returns the clients of the services the workflows call, and a
@@ -174,10 +175,10 @@ func (s *settings) dialDownstreams(svc *service.Service) (workflow.Clients, func
 	}, closeAll, nil
 }
 
-func (s *settings) engineOptions(store config.Store, log *slog.Logger) workflow.Options {
+func (s *settings) engineOptions(store config.Store, log *slog.Logger, reg prometheus.Registerer) workflow.Options {
 	opts := workflow.Options{
 		Store: store, Prefix: s.prefix, Instance: s.instance, Lease: s.lease, CallTimeout: s.callTimeout,
-		VideosDir: s.videosDir, Log: log, Deadlines: map[string]time.Duration{},
+		VideosDir: s.videosDir, Log: log, Registerer: reg, Deadlines: map[string]time.Duration{},
 	}
 	for stage, d := range s.deadlines {
 		opts.Deadlines[stage] = *d

@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	if err != nil {
 		return err
 	}
-	idSource, idConn, err := ids.Open(svc.Transport.ClientCredentials())
+	idSource, idConn, err := ids.Open(svc.Dial)
 	if err != nil {
 		return err
 	}

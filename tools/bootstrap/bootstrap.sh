@@ -69,7 +69,7 @@ registry_reachable() {
 
 # Programs and servers the tests run: installed here because a test never skips
 # for lack of one.
-test_packages=(graphviz docker-registry skopeo etcd-server redis-server nginx ffmpeg)
+test_packages=(graphviz docker-registry skopeo etcd-server redis-server nginx ffmpeg prometheus)
 if command -v dpkg >/dev/null; then
   missing=()
   for package in "${test_packages[@]}"; do
@@ -79,7 +79,7 @@ if command -v dpkg >/dev/null; then
     "$root/tools/bootstrap/apt_install.sh" "${missing[@]}"
   fi
 else
-  say "not a Debian host: the integration tests need dot (graphviz), docker-registry, skopeo, etcd, redis-server, nginx and ffmpeg on PATH"
+  say "not a Debian host: the integration tests need dot (graphviz), docker-registry, skopeo, etcd, redis-server, nginx, ffmpeg, prometheus and promtool on PATH"
 fi
 
 offline=${MONOREEL_OFFLINE-}

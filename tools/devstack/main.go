@@ -27,19 +27,16 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "devstack:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, out io.Writer) error {
-	return runThen(ctx, args, out, nil)
-}
-
-// runThen is run, calling then (if set) with the running platform once the
-// scenario has passed: for checks of its own (devstack's test).
-func runThen(ctx context.Context, args []string, out io.Writer, then func(*stack) error) error {
+// run starts the platform, runs the scenario and prints the summary. check, if
+// set, runs after the scenario passed, on the platform still running (tests
+// call the services with their tools there).
+func run(ctx context.Context, args []string, out io.Writer, check func(*stack, *report) error) error {
 	flags := flag.NewFlagSet("devstack", flag.ContinueOnError)
 	var binaries serviceFlags
 	flags.Var(&binaries, "service", "NAME=BINARY of a service to start, in start order; repeated (./bazelw run //tools/devstack sets them from services/services.bzl)")
@@ -48,6 +45,9 @@ func runThen(ctx context.Context, args []string, out io.Writer, then func(*stack
 	keep := flags.Bool("keep", false, "leave the platform running after the scenario, until interrupted")
 	seconds := flags.Int("seconds", 4, "length of the video")
 	comments := flags.Int("comments", 30, "comments each danmaku user posts")
+	prometheus := flags.String("prometheus", "", "also run this Prometheus (a path, or a name looked up in PATH: prometheus, from the Debian package) on loopback, scraping every service, and check it sees their metrics")
+	var rules ruleFlags
+	flags.Var(&rules, "prometheus_rules", "a rules file Prometheus loads; repeated (./bazelw run //tools/devstack sets tools/monitoring's)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -70,6 +70,12 @@ func runThen(ctx context.Context, args []string, out io.Writer, then func(*stack
 		return err
 	}
 	defer st.stop()
+	if *prometheus != "" {
+		if err := st.startPrometheus(*prometheus, rules); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "  %-13s scraping every service on %s\n", "prometheus", st.prom.URL)
+	}
 	fmt.Fprintln(out, "Scenario")
 	sc := &scenario{st: st, ffmpeg: ffmpeg, seconds: *seconds, comments: *comments, log: out}
 	err = sc.run(ctx)
@@ -78,8 +84,8 @@ func runThen(ctx context.Context, args []string, out io.Writer, then func(*stack
 		return fmt.Errorf("%w (service logs in %s)", err, filepath.Join(*dir, "logs"))
 	}
 	fmt.Fprintln(out, "\nThe scenario passed.")
-	if then != nil {
-		if err := then(st); err != nil {
+	if check != nil {
+		if err := check(st, &sc.r); err != nil {
 			return err
 		}
 	}
@@ -87,9 +93,12 @@ func runThen(ctx context.Context, args []string, out io.Writer, then func(*stack
 		return nil
 	}
 	p := st.pki.Dir
-	fmt.Fprintf(out, "\nThe platform keeps running (Ctrl-C stops it). gRPC on loopback over mutual TLS, with health and reflection:\n")
+	fmt.Fprintf(out, "\nThe platform keeps running (Ctrl-C stops it). gRPC on loopback over mutual TLS, with health and server reflection:\n")
 	for _, b := range binaries {
 		fmt.Fprintf(out, "  %-13s %s   (metrics, /healthz: http://%s)\n", b.name, st.svc[b.name].Addr, st.svc[b.name].AdminAddr)
+	}
+	if st.prom != nil {
+		fmt.Fprintf(out, "  %-13s %s\n", "prometheus", st.prom.URL)
 	}
 	fmt.Fprintf(out, "  as an operator: grpcurl -cacert %s -H \"authorization: Bearer $(./bazelw run //tools/devcerts -- token -dir %s -user ops -admin)\" ADDR list\n", p.CAFile(), p)
 	fmt.Fprintf(out, "  edge          %s/<key>   (e.g. %s/%s)\n", st.edgeURL, st.edgeURL, sc.r.workflow.GetWarmedKeys()[0])

@@ -36,6 +36,7 @@ type report struct {
 	edgeKeys int
 	edgeHit  bool
 	tiers    []tierCounts
+	prom     promReport
 }
 
 type step struct {
@@ -73,16 +74,21 @@ func (sc *scenario) timed(name string, fn func() error) error {
 
 func (sc *scenario) run(ctx context.Context) error {
 	video := filepath.Join(sc.st.dir, "sample.mp4")
-	for _, s := range []struct {
+	type namedStep struct {
 		name string
 		fn   func() error
-	}{
+	}
+	steps := []namedStep{
 		{"make a video with ffmpeg", func() error { return testproc.WriteSampleVideo(sc.ffmpeg, video, sc.seconds) }},
 		{"upload it in parts, interrupted and resumed", func() error { return sc.upload(ctx, video) }},
 		{"publish: transcode, tag, warm the edge", func() error { return sc.publish(ctx) }},
 		{"check the edge serves every output", sc.checkEdge},
 		{"danmaku room: normal, VIP and robot users", func() error { return sc.danmaku(ctx) }},
-	} {
+	}
+	if sc.st.prom != nil {
+		steps = append(steps, namedStep{"Prometheus scrapes every service", func() error { return sc.checkPrometheus(ctx) }})
+	}
+	for _, s := range steps {
 		if err := sc.timed(s.name, s.fn); err != nil {
 			return err
 		}
@@ -315,4 +321,5 @@ func (r *report) print(w io.Writer, st *stack) {
 			fmt.Fprintf(w, "    %-27s %8d  %6d  %7d  %8d\n", strings.ToLower(strings.TrimPrefix(c.tier.String(), "TIER_")), c.accepted, c.queued, c.dropped, c.rejected)
 		}
 	}
+	r.prom.print(w)
 }

@@ -51,3 +51,18 @@ func (f serviceFlags) complete() error {
 	}
 	return nil
 }
+
+// ruleFlags are the -prometheus_rules flags: rules files, made absolute (bazel
+// run gives paths relative to the runfiles, and Prometheus runs elsewhere).
+type ruleFlags []string
+
+func (f *ruleFlags) String() string { return strings.Join(*f, ",") }
+
+func (f *ruleFlags) Set(v string) error {
+	abs, err := filepath.Abs(v)
+	if err != nil {
+		return err
+	}
+	*f = append(*f, abs)
+	return nil
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/monoreel/monoreel/libs/edgecache"
 	"github.com/monoreel/monoreel/libs/testproc"
+	"github.com/monoreel/monoreel/tools/monitoring"
 )
 
 // stack is the platform running on loopback: every service with its embedded
@@ -29,6 +30,7 @@ type stack struct {
 	edgeURL  string
 	servers  []*http.Server
 	videoDir string
+	prom     *monitoring.Prometheus // with -prometheus
 }
 
 // calls are the services each service calls, given to it as -<callee>_addr:
@@ -118,10 +120,14 @@ func (s *stack) serve(h http.Handler) (string, error) {
 	return "http://" + lis.Addr().String(), nil
 }
 
-// stop stops the services, last started first, and the HTTP servers.
+// stop stops Prometheus, the services, last started first, and the HTTP
+// servers.
 func (s *stack) stop() {
 	for _, conn := range s.conns {
 		conn.Close()
+	}
+	if s.prom != nil {
+		s.prom.Stop()
 	}
 	for i := len(s.order) - 1; i >= 0; i-- {
 		s.svc[s.order[i]].Stop()

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"google.golang.org/grpc/credentials"
-
 	"github.com/monoreel/monoreel/libs/config"
 	"github.com/monoreel/monoreel/libs/grpcclient"
 )
@@ -30,15 +28,16 @@ func AddFlags(fs *flag.FlagSet, withoutCenter string) *Flags {
 // Center returns -config_addr ("" for the embedded store).
 func (f *Flags) Center() string { return *f.addr }
 
-// Open returns the store (the config center's, called over creds, or embedded
-// when -config_addr is empty; embedded may be nil otherwise) and a Client
-// following it. close releases both.
-func (f *Flags) Open(ctx context.Context, embedded config.Store, creds credentials.TransportCredentials, log *slog.Logger) (client *config.Client, store config.Store, close func(), err error) {
+// Open returns the store (the config center's, called through dial, or
+// embedded when -config_addr is empty; embedded may be nil otherwise) and a
+// Client following it. close releases both. A service's dial is
+// libs/service.Service.Dial: its certificate and client metrics.
+func (f *Flags) Open(ctx context.Context, embedded config.Store, log *slog.Logger, dial grpcclient.Dialer) (client *config.Client, store config.Store, close func(), err error) {
 	var closeStore func() error
 	if *f.addr == "" {
 		store, closeStore = embedded, embedded.Close
 	} else {
-		conn, err := grpcclient.Dial(*f.addr, creds)
+		conn, err := dial(*f.addr)
 		if err != nil {
 			return nil, nil, nil, err
 		}

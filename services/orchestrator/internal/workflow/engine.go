@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/monoreel/monoreel/libs/auth"
 	"github.com/monoreel/monoreel/libs/breaker"
 	"github.com/monoreel/monoreel/libs/coloring"
@@ -48,10 +50,13 @@ type Options struct {
 	VideosDir   string        // where completed uploads are, for Publish naming no source
 	Edges       []string      // edges to warm; empty: cdnpush's own
 	// Breakers guard the downstreams, by stage name (StageTranscode, StageAITag,
-	// StageCDNPush); a missing one is made with breaker.DefaultRule(CallTimeout/2).
+	// StageCDNPush); a missing one is made with breaker.DefaultRule(CallTimeout/2)
+	// and reports to Registerer.
 	Breakers map[string]*breaker.Breaker
-	Log      *slog.Logger
-	Now      func() time.Time
+	// Registerer gets the stage, retry and breaker metrics (none if nil).
+	Registerer prometheus.Registerer
+	Log        *slog.Logger
+	Now        func() time.Time
 }
 
 // DefaultDeadlines are the stages' deadlines unless Options say otherwise.
@@ -74,6 +79,7 @@ var (
 type Engine struct {
 	opts    Options
 	clients Clients
+	metrics *metrics
 
 	ctx    context.Context // parent of every run; cancelled by Stop
 	cancel context.CancelFunc
@@ -111,12 +117,13 @@ func New(clients Clients, opts Options) (*Engine, error) {
 		deadlines[name] = d
 	}
 	opts.Deadlines = deadlines
+	m := newMetrics(opts.Registerer)
 	breakers := map[string]*breaker.Breaker{}
 	for _, name := range Stages[1:] {
 		b := opts.Breakers[name]
 		if b == nil {
 			var err error
-			if b, err = breaker.New(name, breaker.DefaultRule(opts.CallTimeout/2)); err != nil {
+			if b, err = breaker.New(name, breaker.DefaultRule(opts.CallTimeout/2), m.breakers.Option()); err != nil {
 				return nil, err
 			}
 		}
@@ -124,7 +131,7 @@ func New(clients Clients, opts Options) (*Engine, error) {
 	}
 	opts.Breakers = breakers
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Engine{opts: opts, clients: clients, ctx: ctx, cancel: cancel, running: map[int64]*run{}}, nil
+	return &Engine{opts: opts, clients: clients, metrics: m, ctx: ctx, cancel: cancel, running: map[int64]*run{}}, nil
 }
 
 func (e *Engine) key(videoID int64) string {

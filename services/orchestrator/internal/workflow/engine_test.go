@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/mock/gomock"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -154,13 +156,25 @@ func TestTransientErrorsAreRetriedWithBackoff(t *testing.T) {
 	f.transcode.EXPECT().Get(gomock.Any(), gomock.Any()).Return(&transcodev1.GetResponse{Job: &transcodev1.Job{Id: "j1", State: transcodev1.JobState_JOB_STATE_DONE, Outputs: outputs}}, nil)
 	f.expectTag(coloring.Color{})
 	f.expectWarm()
-	e := f.engine("a", nil)
+	reg := prometheus.NewRegistry()
+	e := f.engine("a", func(o *Options) { o.Registerer = reg })
 	if _, _, err := e.Publish(context.Background(), 7, f.source, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	w := wait(t, e, 7)
 	if w.State != Done || w.Stages[1].Retries != 2 || !strings.Contains(w.Stages[1].Err, "transcode restarting") {
 		t.Fatalf("workflow %s, transcode stage %+v: want done after 2 retries, the last error kept", w.State, w.Stages[1])
+	}
+	// The metrics say the same: two retries, every stage timed once, and each
+	// downstream's breaker has its states.
+	if got := promtest.ToFloat64(e.metrics.retries.WithLabelValues(StageTranscode)); got != 2 {
+		t.Errorf("workflow_stage_retries_total{stage=transcode} = %v, want 2", got)
+	}
+	if n, err := promtest.GatherAndCount(reg, "workflow_stage_duration_seconds"); err != nil || n != len(Stages) {
+		t.Errorf("workflow_stage_duration_seconds has %d series (%v), want one per stage", n, err)
+	}
+	if n, err := promtest.GatherAndCount(reg, "breaker_state"); err != nil || n != 3*3 {
+		t.Errorf("breaker_state has %d series (%v), want 3 states of 3 breakers", n, err)
 	}
 }
 

@@ -104,6 +104,7 @@ func (r *run) execute() {
 		now := r.e.opts.Now()
 		if err != nil {
 			log.Warn("workflow failed", "stage", name, "err", err)
+			r.e.metrics.stageEnded(name, Failed, now.Sub(r.w.Stages[i].Started))
 			r.finish(log, func(w *Workflow) {
 				w.Stages[i].State, w.Stages[i].Err, w.Stages[i].Finished = Failed, err.Error(), now
 				w.State, w.Err, w.Finished = Failed, name+": "+err.Error(), now
@@ -114,6 +115,7 @@ func (r *run) execute() {
 			log.Error("saving a finished stage; the next instance redoes it", "stage", name, "err", err)
 			return
 		}
+		r.e.metrics.stageEnded(name, Done, now.Sub(r.w.Stages[i].Started))
 	}
 	r.finish(log, func(w *Workflow) { w.State, w.Finished = Done, r.e.opts.Now() })
 	log.Info("workflow done")
@@ -190,6 +192,7 @@ func (r *run) call(ctx context.Context, stage int, fn func(ctx context.Context) 
 			return fmt.Errorf("%w; last error: %v", ctx.Err(), err)
 		}
 		r.update(ctx, func(w *Workflow) { w.Stages[stage].Retries++; w.Stages[stage].Err = err.Error() })
+		r.e.metrics.retries.WithLabelValues(name).Inc()
 		if serr := sleep(ctx, r.backoff(attempt)); serr != nil {
 			return fmt.Errorf("%w while retrying; last error: %v", serr, err)
 		}

@@ -1,0 +1,90 @@
+package monitoring
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/monoreel/monoreel/libs/testproc"
+)
+
+func TestDecodeVector(t *testing.T) {
+	samples, err := DecodeVector([]byte(`{"status":"success","data":{"resultType":"vector","result":[
+		{"metric":{"__name__":"up","job":"idgen"},"value":[1700000000.5,"1"]},
+		{"metric":{"job":"config"},"value":[1700000000.5,"0.25"]}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(samples) != 2 || samples[0].Labels["job"] != "idgen" || samples[0].Value != 1 || samples[1].Value != 0.25 {
+		t.Errorf("samples = %+v", samples)
+	}
+	for body, want := range map[string]string{
+		`{"status":"error","error":"parse error at char 3"}`:                             "parse error at char 3",
+		`{"status":"success","data":{"resultType":"matrix","result":[]}}`:                `type "matrix"`,
+		`{"status":"success","data":{"resultType":"vector","result":[{"value":[1]}]}}`:   "want [time, value]",
+		`{"status":"success","data":{"resultType":"vector","result":[{"value":[1,2]}]}}`: "is not a string",
+		`<html>`: "not a Prometheus API answer",
+	} {
+		if _, err := DecodeVector([]byte(body)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("DecodeVector(%s) = %v, want an error with %q", body, err, want)
+		}
+	}
+}
+
+func FuzzDecodeVector(f *testing.F) {
+	f.Add([]byte(`{"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"x"},"value":[1,"NaN"]}]}}`))
+	f.Add([]byte(`{"status":"error","error":"bad"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		samples, err := DecodeVector(body)
+		if err != nil && samples != nil {
+			t.Errorf("samples %v with error %v", samples, err)
+		}
+	})
+}
+
+func TestScrapeConfig(t *testing.T) {
+	got := ScrapeConfig([]Target{{"idgen", "127.0.0.1:9091"}}, []string{"/r/monoreel.rules.yml"})
+	for _, want := range []string{"scrape_interval: 1s", `- "/r/monoreel.rules.yml"`, `job_name: "idgen"`, `targets: ["127.0.0.1:9091"]`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("config lacks %s:\n%s", want, got)
+		}
+	}
+}
+
+// TestPrometheusScrapesAndRecords: a real Prometheus scrapes a target serving
+// a breaker stuck open and, with the repository's rules, records it as not
+// closed; a target that is not there is down.
+func TestPrometheusScrapesAndRecords(t *testing.T) {
+	metrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "breaker_state{breaker=\"aitag\",state=\"open\"} 1\nbreaker_state{breaker=\"aitag\",state=\"closed\"} 0\n")
+	}))
+	defer metrics.Close()
+	rules := testproc.Runfile(t, "MONOREEL_RULES")
+	p, err := Launch(testproc.Binary(t, "prometheus", "prometheus"), t.TempDir(),
+		[]Target{{"orchestrator", strings.TrimPrefix(metrics.URL, "http://")}, {"gone", testproc.FreeAddr(t)}}, []string{rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		targets, terr := p.Targets(ctx)
+		health := map[string]string{}
+		for _, tg := range targets {
+			health[tg.Labels["job"]] = tg.Health
+		}
+		samples, qerr := p.Query(ctx, `breaker:breaker_not_closed{job="orchestrator",breaker="aitag"}`)
+		if terr == nil && qerr == nil && health["orchestrator"] == "up" && health["gone"] == "down" && len(samples) == 1 && samples[0].Value == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30s: targets %v (%v), recorded %v (%v)\n%s", health, terr, samples, qerr, p.Log())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
