@@ -73,7 +73,7 @@ func New(opts Options) (*Obs, error) {
 		handler = slog.NewJSONHandler(opts.Out, handlerOpts)
 	}
 	o := &Obs{
-		Log:      slog.New(handler).With("service", opts.Service),
+		Log:      slog.New(traceHandler{handler}).With("service", opts.Service),
 		Registry: prometheus.NewRegistry(),
 		Health:   health.NewServer(),
 		opts:     opts,

@@ -14,6 +14,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -22,9 +24,11 @@ import (
 
 	"github.com/monoreel/monoreel/libs/auth"
 	"github.com/monoreel/monoreel/libs/coloring"
+	"github.com/monoreel/monoreel/libs/config"
 	"github.com/monoreel/monoreel/libs/grpcclient"
 	"github.com/monoreel/monoreel/libs/mtls"
 	"github.com/monoreel/monoreel/libs/obs"
+	"github.com/monoreel/monoreel/libs/tracing"
 )
 
 // Flags are the flags every service has.
@@ -36,6 +40,8 @@ type Flags struct {
 	Version bool
 	TLS     *mtls.Flags
 	Token   *auth.Flags
+	Trace   *tracing.Flags
+	version string // the service's, once ShowVersion has seen it
 }
 
 // AddFlags registers the common flags on fs: gRPC on grpcPort, the admin
@@ -50,6 +56,7 @@ func AddFlags(fs *flag.FlagSet, grpcPort int) *Flags {
 	fs.BoolVar(&f.Version, "version", false, "print the version and exit")
 	f.TLS = mtls.AddFlags(fs)
 	f.Token = auth.AddFlags(fs)
+	f.Trace = tracing.AddFlags(fs)
 	return f
 }
 
@@ -68,7 +75,9 @@ func Main(name string, run RunFunc) {
 }
 
 // ShowVersion prints "name version" and returns true if -version was given.
+// The version also names the service's build in its traces.
 func (f *Flags) ShowVersion(stdout io.Writer, name, version string) bool {
+	f.version = version
 	if f.Version {
 		fmt.Fprintln(stdout, name, version)
 	}
@@ -90,6 +99,7 @@ type Service struct {
 	*obs.Obs
 	Server    *grpc.Server
 	Transport *mtls.Transport
+	Tracing   *tracing.Tracing
 	lis       net.Listener
 }
 
@@ -102,6 +112,10 @@ func New(name string, f *Flags, stdout io.Writer) (*Service, error) {
 		return nil, err
 	}
 	transport, err := f.TLS.Load(name, f.Listen, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	traces, err := f.Trace.Start(context.Background(), name, f.version)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +143,7 @@ func New(name string, f *Flags, stdout io.Writer) (*Service, error) {
 	}
 	opts := append(o.ServerOptions(unary, stream),
 		grpc.Creds(transport.ServerCredentials()),
+		tracing.ServerOption(),
 		grpc.KeepaliveEnforcementPolicy(KeepaliveEnforcement),
 		grpc.KeepaliveParams(keepaliveServer),
 	)
@@ -137,23 +152,54 @@ func New(name string, f *Flags, stdout io.Writer) (*Service, error) {
 	// Reflection: grpcurl, grpcui, ghz and Postman list and call the service's
 	// methods with no .proto at hand (for known callers: libs/auth).
 	reflection.Register(srv)
-	return &Service{Obs: o, Server: srv, Transport: transport, lis: lis}, nil
+	return &Service{Obs: o, Server: srv, Transport: transport, Tracing: traces, lis: lis}, nil
 }
 
 // Dial makes a client of another service at target, which authenticates with
 // this service's certificate and times its calls (obs.DialOptions). It is a
 // grpcclient.Dialer.
 func (s *Service) Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
-	return grpcclient.Dial(target, s.Transport.ClientCredentials(), append(s.DialOptions(), opts...)...)
+	defaults := append(s.DialOptions(), tracing.DialOption())
+	return grpcclient.Dial(target, s.Transport.ClientCredentials(), append(defaults, opts...)...)
+}
+
+// SampleRatioKey is the config center key whose value (a number, 0..1)
+// overrides -trace_sample_ratio while the service runs.
+const SampleRatioKey = "tracing/sample_ratio"
+
+// FollowSampling applies the config center's SampleRatioKey to the share of
+// traces sampled, until ctx ends; a bad value is logged and ignored.
+func (s *Service) FollowSampling(ctx context.Context, cfg *config.Client) {
+	cfg.Follow(ctx, SampleRatioKey, func(e config.Event) {
+		if e.Type != config.Put || e.KV.Key != SampleRatioKey {
+			return
+		}
+		r, err := strconv.ParseFloat(strings.TrimSpace(string(e.KV.Value)), 64)
+		if err == nil {
+			err = s.Tracing.Sampler().SetRatio(r)
+		}
+		if err != nil {
+			s.Log.Error("keeping the trace sample ratio: the config center's is invalid", "key", SampleRatioKey, "value", string(e.KV.Value), "error", err)
+			return
+		}
+		s.Log.Info("trace sample ratio changed", "ratio", r)
+	})
 }
 
 // Run serves until ctx ends or the process gets SIGTERM or SIGINT, then lets
 // in-flight calls finish (libs/obs). ready, if set, gets the gRPC address once the
 // service accepts calls.
 func (s *Service) Run(ctx context.Context, ready func(net.Addr)) error {
-	return s.Obs.Run(ctx, s.Server, s.lis, func(net.Addr) {
+	err := s.Obs.Run(ctx, s.Server, s.lis, func(net.Addr) {
 		if ready != nil {
 			ready(s.lis.Addr())
 		}
 	})
+	// The spans of the last calls are still queued: export them.
+	flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if terr := s.Tracing.Shutdown(flush); terr != nil {
+		s.Log.Warn("tracing shutdown", "error", terr)
+	}
+	return err
 }

@@ -71,6 +71,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	followCtx, stopFollowing := context.WithCancel(ctx)
 	defer stopFollowing()
 	go limits.Follow(followCtx, cfg, *prefix, svc.Log)
+	go svc.FollowSampling(followCtx, cfg)
 
 	drops := prometheus.NewCounter(prometheus.CounterOpts{Name: "danmaku_subscriber_drops_total", Help: "Comments dropped from lagging subscribers' buffers."})
 	evictions := prometheus.NewCounter(prometheus.CounterOpts{Name: "danmaku_subscriber_evictions_total", Help: "Subscribers disconnected for a sustained backlog."})

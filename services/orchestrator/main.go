@@ -85,6 +85,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	background, stopBackground := context.WithCancel(ctx)
 	defer stopBackground()
 	go workflow.FollowRules(background, cfg, s.rulesPrefix, engine.Breakers(), svc.Log)
+	go svc.FollowSampling(background, cfg)
 	go engine.Follow(background)
 
 	svc.Log.Info("orchestrating", "instance", s.instance, "transcode", s.transcodeAddr, "aitag", s.aitagAddr, "cdnpush", s.cdnpushAddr)

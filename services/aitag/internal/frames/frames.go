@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/monoreel/monoreel/libs/tracing"
 	"github.com/monoreel/monoreel/services/aitag/internal/signals"
 )
 
@@ -45,7 +46,9 @@ func Sample(ctx context.Context, src string, o Options) ([]signals.Frame, error)
 	if err != nil {
 		return nil, err
 	}
+	end := tracing.Process(ctx, "ffmpeg frames", cmd)
 	if err := cmd.Start(); err != nil {
+		end(err)
 		return nil, fmt.Errorf("starting ffmpeg: %w", err)
 	}
 	size := o.Width * o.Height * 3
@@ -59,7 +62,7 @@ func Sample(ctx context.Context, src string, o Options) ([]signals.Frame, error)
 		}
 		if err != nil {
 			cmd.Process.Kill()
-			cmd.Wait()
+			end(cmd.Wait())
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -67,7 +70,9 @@ func Sample(ctx context.Context, src string, o Options) ([]signals.Frame, error)
 		}
 		frames = append(frames, signals.Frame{Width: o.Width, Height: o.Height, RGB: buf})
 	}
-	if err := cmd.Wait(); err != nil {
+	err = cmd.Wait()
+	end(err)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/monoreel/monoreel/libs/breaker"
 	"github.com/monoreel/monoreel/libs/coloring"
 	"github.com/monoreel/monoreel/libs/config"
+	"github.com/monoreel/monoreel/libs/tracing"
 	aitagv1 "github.com/monoreel/monoreel/proto/aitag/v1"
 	cdnpushv1 "github.com/monoreel/monoreel/proto/cdnpush/v1"
 	transcodev1 "github.com/monoreel/monoreel/proto/transcode/v1"
@@ -168,6 +169,7 @@ func (e *Engine) Publish(ctx context.Context, videoID int64, source, title, desc
 	case err == nil:
 		existing = true
 		w.State, w.Err, w.Finished = Running, "", time.Time{}
+		w.Trace = tracing.Parent(ctx)
 	case errors.Is(err, ErrNotFound) && source == "" && e.opts.VideosDir == "":
 		return nil, false, fmt.Errorf("%w: no source, and the orchestrator has no -videos_dir to find video %d in", ErrInvalid, videoID)
 	case errors.Is(err, ErrNotFound):
@@ -186,6 +188,7 @@ func (e *Engine) Publish(ctx context.Context, videoID int64, source, title, desc
 		}
 		w = newWorkflow(videoID, source, title, description, e.opts.Now())
 		w.Uploader = owner
+		w.Trace = tracing.Parent(ctx)
 		if c, ok := coloring.FromContext(ctx); ok {
 			w.Region, w.Shadow = c.Region, c.Shadow
 		}
@@ -262,6 +265,7 @@ func (e *Engine) Resume(ctx context.Context) (int, error) {
 func (e *Engine) claimLocked(ctx context.Context, w *Workflow) error {
 	previous := w.Owner
 	r := e.newRun(w)
+	r.resumed = true
 	if err := r.save(ctx); err != nil {
 		return err
 	}

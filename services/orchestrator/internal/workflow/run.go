@@ -13,13 +13,22 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/monoreel/monoreel/libs/breaker"
 	"github.com/monoreel/monoreel/libs/coloring"
+	"github.com/monoreel/monoreel/libs/tracing"
 )
 
 // run is one workflow being run by this instance.
 type run struct {
 	e *Engine
+	// resumed is true for a workflow this instance took over: its Publish call
+	// is not its parent any more (its trace may have ended), only linked.
+	resumed bool
 
 	mu sync.Mutex // guards w: the stages' goroutine and the lease renewal both save
 	w  *Workflow
@@ -66,6 +75,29 @@ func (r *run) saveLease(ctx context.Context, until time.Time) error {
 	return nil
 }
 
+func tracer() trace.Tracer {
+	return otel.Tracer("github.com/monoreel/monoreel/services/orchestrator/internal/workflow")
+}
+
+// startSpan starts the span of this run of the workflow: a child of the Publish
+// call's span, or, for a workflow taken over from another instance, the root of
+// a trace of its own with a link to the Publish call's.
+func (r *run) startSpan(ctx context.Context) (context.Context, trace.Span) {
+	attrs := trace.WithAttributes(attribute.Int64("video.id", r.w.VideoID), attribute.String("workflow.instance", r.e.opts.Instance))
+	if r.resumed {
+		return tracer().Start(ctx, "workflow (resumed)", attrs, trace.WithNewRoot(), trace.WithLinks(tracing.Link(r.w.Trace)))
+	}
+	return tracer().Start(tracing.Continue(ctx, r.w.Trace), "workflow", attrs)
+}
+
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(otelcodes.Error, err.Error())
+	}
+	span.End()
+}
+
 // execute runs the stages not yet done, in order, renewing the lease meanwhile.
 // When the engine stops, it releases the lease and leaves the workflow running
 // for the next instance.
@@ -81,12 +113,15 @@ func (r *run) execute() {
 		r.renew(ctx, cancel)
 	}()
 	defer func() { cancel(); <-renewed }()
+	ctx, span := r.startSpan(ctx)
+	defer span.End()
 
 	log := r.e.opts.Log.With("video_id", r.w.VideoID)
 	for i, name := range Stages {
 		if r.w.Stages[i].State == Done {
 			continue
 		}
+		stageCtx, stageSpan := tracer().Start(ctx, "stage "+name, trace.WithAttributes(attribute.String("workflow.stage", name)))
 		err := r.update(ctx, func(w *Workflow) {
 			s := &w.Stages[i]
 			s.State, s.Err, s.Finished = Running, "", time.Time{}
@@ -95,15 +130,16 @@ func (r *run) execute() {
 			}
 		})
 		if err == nil {
-			err = r.stage(ctx, i, name)
+			err = r.stage(stageCtx, i, name)
 		}
+		endSpan(stageSpan, err)
 		if r.e.ctx.Err() != nil || (ctx.Err() != nil && err != nil && !r.stillMine()) {
 			r.release(log)
 			return
 		}
 		now := r.e.opts.Now()
 		if err != nil {
-			log.Warn("workflow failed", "stage", name, "err", err)
+			log.WarnContext(stageCtx, "workflow failed", "stage", name, "err", err)
 			r.e.metrics.stageEnded(name, Failed, now.Sub(r.w.Stages[i].Started))
 			r.finish(log, func(w *Workflow) {
 				w.Stages[i].State, w.Stages[i].Err, w.Stages[i].Finished = Failed, err.Error(), now

@@ -80,6 +80,10 @@ type Workflow struct {
 	Created     time.Time `json:"created"`
 	Finished    time.Time `json:"finished,omitzero"`
 
+	// The trace context (W3C traceparent) of the Publish call: the stages are
+	// spans of its trace, or, run by another instance, linked to it.
+	Trace string `json:"trace,omitempty"`
+
 	// The colour of the Publish call, given to every downstream call.
 	Region string `json:"region,omitempty"`
 	Shadow bool   `json:"shadow,omitempty"`

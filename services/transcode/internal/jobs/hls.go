@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/monoreel/monoreel/libs/atomicfile"
+	"github.com/monoreel/monoreel/libs/tracing"
 )
 
 // HLS is the Transcoder that runs ffmpeg: one run per rendition (H.264 + AAC HLS
@@ -65,7 +66,7 @@ func (h HLS) rendition(ctx context.Context, src, dir string, r Rendition) error 
 		filepath.Join(dir, "index.m3u8"))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	err := cmd.Run()
+	err := tracing.Run(ctx, "ffmpeg "+r.Name, cmd)
 	switch {
 	case ctx.Err() == context.DeadlineExceeded:
 		return fmt.Errorf("ffmpeg took longer than %v: killed", h.Timeout)

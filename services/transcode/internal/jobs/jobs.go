@@ -15,6 +15,13 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/monoreel/monoreel/libs/tracing"
 )
 
 // State is where a job stands.
@@ -56,6 +63,9 @@ type Job struct {
 	Created    time.Time
 	Started    time.Time
 	Finished   time.Time
+	// Trace is the W3C traceparent of the call that submitted the job: its
+	// run and ffmpeg's are spans of that trace.
+	Trace string
 }
 
 // Transcoder turns a job's source into its renditions under outDir and returns
@@ -100,8 +110,10 @@ func New(t Transcoder, outDir string, workers, queueDepth int) *Manager {
 	return m
 }
 
-// Submit queues a job; a full queue is an error, never a wait.
-func (m *Manager) Submit(videoID int64, source string, ladder []Rendition) (Job, error) {
+// Submit queues a job, run as part of the trace of traceparent (libs/tracing's
+// Parent of the submitting call; "" for none); a full queue is an error, never a
+// wait.
+func (m *Manager) Submit(traceparent string, videoID int64, source string, ladder []Rendition) (Job, error) {
 	if source == "" {
 		return Job{}, fmt.Errorf("%w: source is empty", ErrInvalid)
 	}
@@ -117,7 +129,7 @@ func (m *Manager) Submit(videoID int64, source string, ladder []Rendition) (Job,
 	}
 	var b [8]byte
 	rand.Read(b[:])
-	j := &job{Job: Job{ID: hex.EncodeToString(b[:]), VideoID: videoID, Source: source, Renditions: ladder, State: Queued, Created: time.Now()}}
+	j := &job{Job: Job{ID: hex.EncodeToString(b[:]), VideoID: videoID, Source: source, Renditions: ladder, State: Queued, Created: time.Now(), Trace: traceparent}}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.stopped {
@@ -190,7 +202,15 @@ func (m *Manager) work() {
 		snapshot := j.Job
 		m.mu.Unlock()
 
+		ctx, span := otel.Tracer("github.com/monoreel/monoreel/services/transcode/internal/jobs").Start(
+			tracing.Continue(ctx, snapshot.Trace), "transcode job",
+			trace.WithAttributes(attribute.String("transcode.job", snapshot.ID), attribute.Int64("video.id", snapshot.VideoID)))
 		master, err := m.t.Transcode(ctx, snapshot, m.outDir)
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(otelcodes.Error, err.Error())
+		}
+		span.End()
 
 		m.mu.Lock()
 		switch {

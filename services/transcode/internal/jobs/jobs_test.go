@@ -38,7 +38,7 @@ func TestTranscodesToHLS(t *testing.T) {
 	out := t.TempDir()
 	m := New(HLS{FFmpeg: ffmpeg, Timeout: time.Minute, SegmentSeconds: 1}, out, 1, 4)
 	defer m.Stop()
-	j, err := m.Submit(42, testproc.SampleVideo(t, 3), ladder)
+	j, err := m.Submit("", 42, testproc.SampleVideo(t, 3), ladder)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,8 +75,8 @@ func TestCancelKillsFFmpeg(t *testing.T) {
 	m := New(HLS{FFmpeg: ffmpeg, Timeout: time.Minute, SegmentSeconds: 1}, t.TempDir(), 1, 4)
 	defer m.Stop()
 	big := []Rendition{{Name: "1080p", Height: 1080, VideoKbps: 5000}}
-	running, _ := m.Submit(1, src, big)
-	queued, _ := m.Submit(2, src, big)
+	running, _ := m.Submit("", 1, src, big)
+	queued, _ := m.Submit("", 2, src, big)
 	for j, _ := m.Get(running.ID); j.State != Running; j, _ = m.Get(running.ID) {
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -104,12 +104,12 @@ func TestBrokenInputFailsWithFFmpegsWords(t *testing.T) {
 	os.WriteFile(bad, []byte("this is not a video"), 0o644)
 	m := New(HLS{FFmpeg: ffmpeg, Timeout: time.Minute}, t.TempDir(), 2, 4)
 	defer m.Stop()
-	j, _ := m.Submit(3, bad, ladder)
+	j, _ := m.Submit("", 3, bad, ladder)
 	j = wait(t, m, j.ID)
 	if j.State != Failed || !strings.Contains(j.Err, "rendition 360p: ffmpeg: exit status") || !strings.Contains(j.Err, "Invalid data") {
 		t.Errorf("job %+v, want failed with ffmpeg's reason", j)
 	}
-	missing, _ := m.Submit(4, filepath.Join(t.TempDir(), "nope.mp4"), ladder)
+	missing, _ := m.Submit("", 4, filepath.Join(t.TempDir(), "nope.mp4"), ladder)
 	if j := wait(t, m, missing.ID); j.State != Failed || !strings.Contains(j.Err, "source:") {
 		t.Errorf("missing source: %+v", j)
 	}
@@ -128,7 +128,7 @@ func TestSubmitValidation(t *testing.T) {
 		{"x", []Rendition{{Name: "odd", Height: 361, VideoKbps: 1}}, "even height"},
 		{"x", []Rendition{{Name: "a", Height: 360, VideoKbps: 1}, {Name: "a", Height: 240, VideoKbps: 1}}, "unique name"},
 	} {
-		if _, err := m.Submit(1, tc.src, tc.ladder); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+		if _, err := m.Submit("", 1, tc.src, tc.ladder); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Submit(%q, %v) = %v, want %q", tc.src, tc.ladder, err, tc.want)
 		}
 	}
@@ -141,14 +141,14 @@ func TestSubmitValidation(t *testing.T) {
 // a job at once, with errors the service marks as worth retrying.
 func TestSubmitRefusesWhenFullOrStopped(t *testing.T) {
 	m := New(HLS{FFmpeg: "ffmpeg"}, t.TempDir(), 0, 1) // no workers: the queue stays full
-	if _, err := m.Submit(1, "x", ladder); err != nil {
+	if _, err := m.Submit("", 1, "x", ladder); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Submit(2, "x", ladder); !errors.Is(err, ErrQueueFull) {
+	if _, err := m.Submit("", 2, "x", ladder); !errors.Is(err, ErrQueueFull) {
 		t.Errorf("Submit to a full queue = %v, want ErrQueueFull", err)
 	}
 	m.Stop()
-	if _, err := m.Submit(3, "x", ladder); !errors.Is(err, ErrShuttingDown) {
+	if _, err := m.Submit("", 3, "x", ladder); !errors.Is(err, ErrShuttingDown) {
 		t.Errorf("Submit after Stop = %v, want ErrShuttingDown", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/monoreel/monoreel/libs/grpcerr"
+	"github.com/monoreel/monoreel/libs/tracing"
 	commonv1 "github.com/monoreel/monoreel/proto/common/v1"
 	transcodev1 "github.com/monoreel/monoreel/proto/transcode/v1"
 	"github.com/monoreel/monoreel/services/transcode/internal/jobs"
@@ -26,7 +27,7 @@ type Server struct {
 // New returns a Server on m, with a default ladder.
 func New(m *jobs.Manager, ladder []jobs.Rendition) *Server { return &Server{jobs: m, ladder: ladder} }
 
-func (s *Server) Submit(_ context.Context, req *transcodev1.SubmitRequest) (*transcodev1.SubmitResponse, error) {
+func (s *Server) Submit(ctx context.Context, req *transcodev1.SubmitRequest) (*transcodev1.SubmitResponse, error) {
 	ladder := s.ladder
 	if len(req.GetRenditions()) > 0 {
 		ladder = nil
@@ -34,7 +35,7 @@ func (s *Server) Submit(_ context.Context, req *transcodev1.SubmitRequest) (*tra
 			ladder = append(ladder, jobs.Rendition{Name: r.GetName(), Height: int(r.GetHeight()), VideoKbps: int(r.GetVideoKbps())})
 		}
 	}
-	j, err := s.jobs.Submit(req.GetVideoId().GetValue(), req.GetSource(), ladder)
+	j, err := s.jobs.Submit(tracing.Parent(ctx), req.GetVideoId().GetValue(), req.GetSource(), ladder)
 	if err != nil {
 		return nil, jobErrors.ToStatus(err)
 	}
