@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -162,5 +163,24 @@ func TestPprofIsOffUnlessEnabled(t *testing.T) {
 	}
 	if code, _ := get(t, srv.URL+"/metrics"); code != 200 {
 		t.Errorf("/metrics = %d", code)
+	}
+}
+
+// TestLogLinesCarryTheTrace: a line logged with a call's context names its
+// trace and span; one without names neither.
+func TestLogLinesCarryTheTrace(t *testing.T) {
+	logs := &testutil.Buffer{}
+	o, err := New(Options{Service: "test", LogJSON: true, Out: logs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1, 2, 3}, SpanID: trace.SpanID{4, 5, 6}, TraceFlags: trace.FlagsSampled})
+	o.Log.InfoContext(trace.ContextWithSpanContext(context.Background(), sc), "in a call")
+	o.Log.Info("outside")
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"trace_id":"`+sc.TraceID().String()+`"`) ||
+		!strings.Contains(lines[0], `"span_id":"`+sc.SpanID().String()+`"`) || strings.Contains(lines[1], "trace_id") {
+		t.Errorf("log lines:\n%s", logs)
 	}
 }

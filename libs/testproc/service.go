@@ -141,7 +141,7 @@ func LaunchService(p *PKI, binary, logPath string, args ...string) (*Service, er
 // test's end closes it.
 func (s *Service) UserConn(t testing.TB, user, tier string, roles ...string) *grpc.ClientConn {
 	t.Helper()
-	conn, err := s.DialUser(user, tier, roles...)
+	conn, err := s.dialUser(user, tier, roles, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,8 +155,13 @@ func (s *Service) AdminConn(t testing.TB) *grpc.ClientConn {
 	return s.UserConn(t, "ops", auth.TierNormal, auth.RoleAdmin)
 }
 
-// DialUser is UserConn without a test: the caller closes the connection.
-func (s *Service) DialUser(user, tier string, roles ...string) (*grpc.ClientConn, error) {
+// DialUser is UserConn without a test and without roles, with opts: the caller
+// closes the connection.
+func (s *Service) DialUser(user, tier string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	return s.dialUser(user, tier, nil, opts)
+}
+
+func (s *Service) dialUser(user, tier string, roles []string, opts []grpc.DialOption) (*grpc.ClientConn, error) {
 	token, err := s.pki.Token(user, tier, roles...)
 	if err != nil {
 		return nil, err
@@ -165,7 +170,7 @@ func (s *Service) DialUser(user, tier string, roles ...string) (*grpc.ClientConn
 	if err != nil {
 		return nil, err
 	}
-	return grpc.NewClient(s.Addr, grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(token))
+	return grpc.NewClient(s.Addr, append([]grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(token)}, opts...)...)
 }
 
 // Stop kills the service and closes Conn.

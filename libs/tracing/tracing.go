@@ -79,8 +79,15 @@ func (f *Flags) Start(ctx context.Context, service, version string) (*Tracing, e
 	}
 	t := &Tracing{provider: sdktrace.NewTracerProvider(opts...), sampler: sampler}
 	otel.SetTracerProvider(t.provider)
-	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	SetPropagator()
 	return t, nil
+}
+
+// SetPropagator makes W3C trace context and baggage the process's propagation
+// format: what otelgrpc puts in a call's metadata and Run in a process's
+// environment.
+func SetPropagator() {
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 }
 
 func instance() string {

@@ -46,6 +46,7 @@ func run(ctx context.Context, args []string, out io.Writer, check func(*stack, *
 	seconds := flags.Int("seconds", 4, "length of the video")
 	comments := flags.Int("comments", 30, "comments each danmaku user posts")
 	prometheus := flags.String("prometheus", "", "also run this Prometheus (a path, or a name looked up in PATH: prometheus, from the Debian package) on loopback, scraping every service, and check it sees their metrics")
+	jaeger := flags.String("jaeger", "", "also run this Jaeger (./bazelw run //tools/devstack sets the one built from its Go module) on loopback, have every service trace to it, and check the publish trace there")
 	var rules ruleFlags
 	flags.Var(&rules, "prometheus_rules", "a rules file Prometheus loads; repeated (./bazelw run //tools/devstack sets tools/monitoring's)")
 	if err := flags.Parse(args); err != nil {
@@ -65,7 +66,7 @@ func run(ctx context.Context, args []string, out io.Writer, check func(*stack, *
 	}
 
 	fmt.Fprintf(out, "Starting the platform (data and logs in %s)\n", *dir)
-	st, err := startStack(*dir, binaries, ffmpeg, out)
+	st, err := startStack(*dir, binaries, ffmpeg, *jaeger, out)
 	if err != nil {
 		return err
 	}
@@ -99,6 +100,9 @@ func run(ctx context.Context, args []string, out io.Writer, check func(*stack, *
 	}
 	if st.prom != nil {
 		fmt.Fprintf(out, "  %-13s %s\n", "prometheus", st.prom.URL)
+	}
+	if st.jaeger != nil {
+		fmt.Fprintf(out, "  %-13s %s   (the publish: %s)\n", "jaeger", st.jaeger.Query, st.jaeger.TraceURL(sc.r.traceID))
 	}
 	fmt.Fprintf(out, "  as an operator: grpcurl -cacert %s -H \"authorization: Bearer $(./bazelw run //tools/devcerts -- token -dir %s -user ops -admin)\" ADDR list\n", p.CAFile(), p)
 	fmt.Fprintf(out, "  edge          %s/<key>   (e.g. %s/%s)\n", st.edgeURL, st.edgeURL, sc.r.workflow.GetWarmedKeys()[0])

@@ -19,7 +19,7 @@ import (
 func TestScenario(t *testing.T) {
 	args := []string{"-dir=" + t.TempDir(), "-ffmpeg=" + testproc.Binary(t, "ffmpeg", "ffmpeg"),
 		"-prometheus=" + testproc.Binary(t, "prometheus", "prometheus"),
-		"-prometheus_rules=" + testproc.Runfile(t, "PROMETHEUS_RULES")}
+		"-prometheus_rules=" + testproc.Runfile(t, "PROMETHEUS_RULES"), "-jaeger=" + testproc.Runfile(t, "JAEGER")}
 	grpcurl := grpctools.Grpcurl{Bin: testproc.Runfile(t, "GRPCURL")}
 	// DEVSTACK_SERVICES: NAME=RLOCATIONPATH ..., from services/services.bzl.
 	for _, service := range strings.Fields(os.Getenv("DEVSTACK_SERVICES")) {
@@ -44,7 +44,7 @@ func TestScenario(t *testing.T) {
 // TestOrderIsChecked: a service listed before one it calls is refused by name,
 // before anything starts.
 func TestOrderIsChecked(t *testing.T) {
-	_, err := startStack(t.TempDir(), serviceFlags{{"orchestrator", "/nonexistent/orchestrator"}}, "ffmpeg", io.Discard)
+	_, err := startStack(t.TempDir(), serviceFlags{{"orchestrator", "/nonexistent/orchestrator"}}, "ffmpeg", "", io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "orchestrator starts before config, which it calls") {
 		t.Errorf("startStack = %v, want the order named", err)
 	}

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/monoreel/monoreel/libs/auth"
@@ -37,6 +40,8 @@ type report struct {
 	edgeHit  bool
 	tiers    []tierCounts
 	prom     promReport
+	traceID  string // of the publish: devstack's root span
+	trace    traceReport
 }
 
 type step struct {
@@ -87,6 +92,9 @@ func (sc *scenario) run(ctx context.Context) error {
 	}
 	if sc.st.prom != nil {
 		steps = append(steps, namedStep{"Prometheus scrapes every service", func() error { return sc.checkPrometheus(ctx) }})
+	}
+	if sc.st.jaeger != nil {
+		steps = append(steps, namedStep{"Jaeger has the publish as one trace", func() error { return sc.checkTrace(ctx) }})
 	}
 	for _, s := range steps {
 		if err := sc.timed(s.name, s.fn); err != nil {
@@ -145,7 +153,13 @@ func (sc *scenario) publish(ctx context.Context) error {
 	}
 	client := orchestratorv1.NewOrchestratorServiceClient(conn)
 	id := &commonv1.VideoId{Value: sc.r.videoID}
-	colored := metadata.AppendToOutgoingContext(ctx, "x-region", "eu-west-1")
+	// The publish is one trace, from this span (its root) through every stage;
+	// the polling below is not part of it.
+	traced, span := otel.Tracer("github.com/monoreel/monoreel/tools/devstack").Start(ctx, "publish",
+		trace.WithAttributes(attribute.Int64("video.id", sc.r.videoID)))
+	defer span.End()
+	sc.r.traceID = span.SpanContext().TraceID().String()
+	colored := metadata.AppendToOutgoingContext(traced, "x-region", "eu-west-1")
 	if _, err := client.Publish(colored, &orchestratorv1.PublishRequest{VideoId: id,
 		Title: "Sunny beach at sunset", Description: "waves, music and a colour test pattern"}); err != nil {
 		return err
@@ -299,6 +313,9 @@ func (r *report) print(w io.Writer, st *stack) {
 	}
 	for _, s := range r.steps {
 		fmt.Fprintf(w, "  %-44s %8v\n", s.name, s.took.Round(time.Millisecond))
+	}
+	if r.traceID != "" {
+		fmt.Fprintf(w, "  publish trace: %s%s\n", r.traceID, r.trace.summary(st, r.traceID))
 	}
 	fmt.Fprintf(w, "  security: mutual TLS on every hop (CA %s); users by signed tokens: %s uploads and publishes\n", st.pki.Dir.CAFile(), uploader)
 	fmt.Fprintf(w, "  upload: %d parts, %d before the interruption, %d after resuming; video %d\n", r.parts, r.before, r.resumed, r.videoID)

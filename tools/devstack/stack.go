@@ -1,18 +1,21 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc"
 
 	"github.com/monoreel/monoreel/libs/edgecache"
 	"github.com/monoreel/monoreel/libs/testproc"
+	"github.com/monoreel/monoreel/libs/tracing"
 	"github.com/monoreel/monoreel/tools/monitoring"
 )
 
@@ -31,6 +34,8 @@ type stack struct {
 	servers  []*http.Server
 	videoDir string
 	prom     *monitoring.Prometheus // with -prometheus
+	jaeger   *monitoring.Jaeger     // with -jaeger: every service traces to it
+	tracing  *tracing.Tracing       // devstack's own spans (the scenario's calls)
 }
 
 // calls are the services each service calls, given to it as -<callee>_addr:
@@ -44,10 +49,25 @@ var calls = map[string][]string{
 // startStack starts everything under dir (data, logs, and a new PKI in
 // dir/pki): the services in the order given, over mutual TLS with users known by
 // tokens, as in production; ffmpeg for transcode and aitag.
-func startStack(dir string, binaries serviceFlags, ffmpeg string, log io.Writer) (*stack, error) {
+func startStack(dir string, binaries serviceFlags, ffmpeg, jaeger string, log io.Writer) (*stack, error) {
 	s := &stack{dir: dir, svc: map[string]*testproc.Service{}, started: map[string]time.Duration{}, videoDir: filepath.Join(dir, "upload", "videos")}
 	var err error
 	if s.pki, err = testproc.NewPKI(filepath.Join(dir, "pki")); err != nil {
+		return nil, err
+	}
+	var traceArgs []string
+	traces := tracing.Flags{Ratio: 1}
+	if jaeger != "" {
+		if s.jaeger, err = monitoring.LaunchJaeger(jaeger, filepath.Join(dir, "jaeger")); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(log, "  %-13s traces on %s (OTLP %s)\n", "jaeger", s.jaeger.Query, s.jaeger.OTLP)
+		traces.Endpoint = s.jaeger.OTLP
+		traceArgs = []string{"-trace_endpoint=" + s.jaeger.OTLP}
+	}
+	// devstack's own calls are spans too: the roots of the scenario's traces.
+	if s.tracing, err = traces.Start(context.Background(), "devstack", ""); err != nil {
+		s.stop()
 		return nil, err
 	}
 	hls := filepath.Join(dir, "hls")
@@ -77,7 +97,7 @@ func startStack(dir string, binaries serviceFlags, ffmpeg string, log io.Writer)
 	}
 	for _, b := range binaries {
 		name, start := b.name, time.Now()
-		args := local[name]
+		args := append(slices.Clone(local[name]), traceArgs...)
 		for _, callee := range calls[name] {
 			if s.svc[callee] == nil {
 				s.stop()
@@ -100,7 +120,7 @@ func startStack(dir string, binaries serviceFlags, ffmpeg string, log io.Writer)
 // userConn is a connection to service as user (with tier), by a token of the
 // stack's issuer, as the user's client makes it; stop closes it.
 func (s *stack) userConn(service, user, tier string) (*grpc.ClientConn, error) {
-	conn, err := s.svc[service].DialUser(user, tier)
+	conn, err := s.svc[service].DialUser(user, tier, tracing.DialOption())
 	if err != nil {
 		return nil, err
 	}
@@ -134,5 +154,13 @@ func (s *stack) stop() {
 	}
 	for _, srv := range s.servers {
 		srv.Close()
+	}
+	if s.tracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.tracing.Shutdown(ctx)
+	}
+	if s.jaeger != nil {
+		s.jaeger.Stop()
 	}
 }

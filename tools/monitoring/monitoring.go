@@ -1,7 +1,8 @@
-// Package monitoring runs a real Prometheus on loopback over running Monoreel
-// services (devstack's), with the repository's rules (rules/monoreel.rules.yml),
-// and reads what it scraped through its HTTP API. Prometheus comes from the
-// Debian package prometheus.
+// Package monitoring runs the observability backends of devstack and its test
+// on loopback, and reads them through their HTTP APIs: a real Prometheus over
+// the running services, with the repository's rules (rules/monoreel.rules.yml),
+// from the Debian package prometheus; and Jaeger, which the services export
+// their traces to, built from its Go module (@jaeger in MODULE.bazel).
 package monitoring
 
 import (
@@ -81,9 +82,14 @@ func Launch(bin, dir string, targets []Target, ruleFiles []string) (*Prometheus,
 }
 
 func (p *Prometheus) get(ctx context.Context, path string) ([]byte, error) {
+	return httpGet(ctx, p.URL+path)
+}
+
+// httpGet returns the body of a 200 answer to GET address.
+func httpGet(ctx context.Context, address string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, address, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +103,7 @@ func (p *Prometheus) get(ctx context.Context, path string) ([]byte, error) {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %.200s", path, resp.Status, body)
+		return nil, fmt.Errorf("GET %s: %s: %.200s", address, resp.Status, body)
 	}
 	return body, nil
 }

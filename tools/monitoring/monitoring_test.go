@@ -88,3 +88,27 @@ func TestPrometheusScrapesAndRecords(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// FuzzDecodeTrace: no answer makes DecodeTrace panic, and spans it returns
+// carry the service of their process.
+func FuzzDecodeTrace(f *testing.F) {
+	f.Add([]byte(`{"data":[{"spans":[{"traceID":"a","spanID":"b","operationName":"op","processID":"p1","references":[{"refType":"CHILD_OF","traceID":"a","spanID":"c"}]}],"processes":{"p1":{"serviceName":"idgen"}}}]}`))
+	f.Add([]byte(`{"errors":[{"msg":"trace not found"}]}`))
+	f.Add([]byte(`{"data":null}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		spans, err := DecodeTrace(body)
+		if err != nil && spans != nil {
+			t.Fatalf("spans with an error: %v", err)
+		}
+	})
+}
+
+func TestDecodeTrace(t *testing.T) {
+	spans, err := DecodeTrace([]byte(`{"data":[{"spans":[{"traceID":"a","spanID":"b","operationName":"op","processID":"p1","references":[{"refType":"CHILD_OF","traceID":"a","spanID":"c"}]}],"processes":{"p1":{"serviceName":"idgen"}}}]}`))
+	if err != nil || len(spans) != 1 || spans[0].Service != "idgen" || spans[0].Parent() != "c" {
+		t.Errorf("DecodeTrace = %+v, %v", spans, err)
+	}
+	if _, err := DecodeTrace([]byte(`{"errors":[{"msg":"trace not found"}]}`)); err == nil || !strings.Contains(err.Error(), "trace not found") {
+		t.Errorf("an error answer: %v", err)
+	}
+}

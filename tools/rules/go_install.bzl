@@ -21,15 +21,25 @@ def _go_install_impl(ctx):
     for name in ["GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GOMODCACHE", "GOPATH", "GOCACHE", "HOME", "XDG_CACHE_HOME"]:
         if ctx.os.environ.get(name):
             env[name] = ctx.os.environ[name]
-    ctx.report_progress("go install %s@%s" % (ctx.attr.package, ctx.attr.version))
-    result = ctx.execute(
-        [go, "install", "%s@%s" % (ctx.attr.package, ctx.attr.version)],
-        environment = env,
-        timeout = 3600,
-    )
-    if result.return_code != 0:
-        fail("go install %s@%s failed (check GOPROXY):\n%s" % (ctx.attr.package, ctx.attr.version, result.stderr))
     name = ctx.attr.package.split("/")[-1]
+    target = "%s@%s" % (ctx.attr.package, ctx.attr.version)
+    if ctx.attr.as_tool:
+        # A module whose go.mod has replace directives cannot be `go install`ed
+        # by version; as a tool dependency of a module of our own, its
+        # requirements are resolved (and checked against the checksum database)
+        # without them.
+        ctx.file("go.mod", "module monoreel.local/tool\n")
+        steps = [
+            [go, "get", "-tool", target],
+            [go, "build", "-o", "bin/" + name, ctx.attr.package],
+        ]
+    else:
+        steps = [[go, "install", target]]
+    ctx.report_progress("building %s (go %s)" % (target, steps[0][1]))
+    for step in steps:
+        result = ctx.execute(step, environment = env, timeout = 3600)
+        if result.return_code != 0:
+            fail("%s failed (check GOPROXY):\n%s" % (" ".join([str(a) for a in step[1:]]), result.stderr))
     ctx.file("BUILD.bazel", 'exports_files(["bin/%s"])\n' % name)
 
 go_install = repository_rule(
@@ -37,6 +47,7 @@ go_install = repository_rule(
     attrs = {
         "package": attr.string(mandatory = True, doc = "The main package, e.g. github.com/bufbuild/buf/cmd/buf."),
         "version": attr.string(mandatory = True, doc = "The module version, e.g. v1.70.0."),
+        "as_tool": attr.bool(doc = "Build it as a tool dependency of a scratch module: for modules with replace directives (Jaeger)."),
         "_go": attr.label(default = "@go_sdk_module//:bin/go"),
     },
     environ = ["GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GOMODCACHE", "GOPATH", "GOCACHE"],
