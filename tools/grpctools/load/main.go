@@ -1,12 +1,13 @@
 // Command load measures a service's throughput and latency with ghz, through
 // server reflection (no .proto file): requests a second, p50 and p99.
 //
-//	./bazelw run //tools/grpctools/load                     # idgen on loopback: plaintext, mutual TLS, TLS + token
+//	./bazelw run //tools/grpctools/load                     # idgen on loopback: plaintext, mutual TLS, TLS + token, tracing
 //	./bazelw run //tools/grpctools/load -- -addr=HOST:PORT  # a running service, as an operator of -pki
 //
 // Started by itself, it runs the same load against idgen started each way, in one
 // run, and prints each one's cost against the plaintext baseline: what transport
-// security and the access check cost on every call.
+// security, the access check and tracing (every call sampled, or 1 in 100,
+// exported to a real Jaeger) cost on every call.
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 	"github.com/monoreel/monoreel/libs/auth"
 	"github.com/monoreel/monoreel/libs/testproc"
 	"github.com/monoreel/monoreel/tools/grpctools"
+	"github.com/monoreel/monoreel/tools/monitoring"
 )
 
 func main() {
@@ -34,6 +36,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	ghz := flags.String("ghz", "", "the ghz binary (./bazelw run sets it)")
 	service := flags.String("service", "", "a service binary to start on loopback and load (./bazelw run sets idgen's); ignored with -addr")
 	addr := flags.String("addr", "", "load this running service instead (host:port)")
+	jaegerBin := flags.String("jaeger", "", "the Jaeger binary the traced runs export to (./bazelw run sets it); empty: no tracing runs")
 	pkiDir := flags.String("pki", "", "with -addr: the PKI the service trusts (its CA key signs the load's certificate and token; default: the development PKI)")
 	l := grpctools.Load{}
 	flags.StringVar(&l.Method, "call", "monoreel.idgen.v1.IDGenService/NextID", "the method: package.Service/Method")
@@ -79,12 +82,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	secure, err := testproc.LaunchService(p, *service, filepath.Join(dir, "secure.log"))
+	launch := func(p *testproc.PKI, name string, args ...string) (*testproc.Service, error) {
+		return testproc.LaunchService(p, *service, filepath.Join(dir, name+".log"), args...)
+	}
+	secure, err := launch(p, "secure")
 	if err != nil {
 		return err
 	}
 	defer secure.Stop()
-	plain, err := testproc.LaunchService(nil, *service, filepath.Join(dir, "plaintext.log"))
+	plain, err := launch(nil, "plaintext")
 	if err != nil {
 		return err
 	}
@@ -95,15 +101,32 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	withToken := asService
 	asService.Token = ""
-	var baseline grpctools.LoadReport
-	for i, m := range []struct {
+	type mode struct {
 		name, addr string
 		conn       grpctools.Conn
-	}{
+	}
+	modes := []mode{
 		{"plaintext", plain.Addr, grpctools.Conn{Plaintext: true}},
 		{"mutual TLS (a service)", secure.Addr, asService},
 		{"TLS + token (a user)", secure.Addr, withToken},
-	} {
+	}
+	if *jaegerBin != "" {
+		jaeger, err := monitoring.LaunchJaeger(*jaegerBin, filepath.Join(dir, "jaeger"))
+		if err != nil {
+			return err
+		}
+		defer jaeger.Stop()
+		for _, ratio := range []string{"1", "0.01"} {
+			traced, err := launch(p, "traced-"+ratio, "-trace_endpoint="+jaeger.OTLP, "-trace_sample_ratio="+ratio)
+			if err != nil {
+				return err
+			}
+			defer traced.Stop()
+			modes = append(modes, mode{"TLS + token, traced " + ratio, traced.Addr, withToken})
+		}
+	}
+	var baseline grpctools.LoadReport
+	for i, m := range modes {
 		report, err := measure(ctx, *ghz, m.addr, m.conn, l)
 		if err != nil {
 			return fmt.Errorf("%s: %w", m.name, err)
@@ -111,7 +134,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if i == 0 {
 			baseline = report
 		}
-		fmt.Fprintf(out, "%-24s %s, %d concurrent: %s; %.2fx the plaintext time per call\n", m.name, l.Method, l.Concurrency, report, baseline.PerSecond/report.PerSecond)
+		fmt.Fprintf(out, "%-30s %s, %d concurrent: %s; %.2fx the plaintext time per call\n", m.name, l.Method, l.Concurrency, report, baseline.PerSecond/report.PerSecond)
 	}
 	return nil
 }
