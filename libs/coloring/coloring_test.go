@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -198,4 +202,27 @@ func FuzzParseShadow(f *testing.F) {
 			t.Fatalf("%q -> %v does not round-trip", in, v)
 		}
 	})
+}
+
+// TestShadowIsMarkedOnTheSpan: the server interceptor marks a shadow call's
+// span, so traces tell shadow work from production's.
+func TestShadowIsMarkedOnTheSpan(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	for _, shadow := range []string{"true", "false"} {
+		ctx, span := tp.Tracer("test").Start(context.Background(), "call "+shadow)
+		ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(ShadowKey, shadow))
+		if _, err := UnaryServerInterceptor()(ctx, nil, &grpc.UnaryServerInfo{}, func(context.Context, any) (any, error) { return nil, nil }); err != nil {
+			t.Fatal(err)
+		}
+		span.End()
+	}
+	for _, s := range rec.Ended() {
+		marked := slices.ContainsFunc(s.Attributes(), func(kv attribute.KeyValue) bool {
+			return kv.Key == "monoreel.shadow" && kv.Value.AsBool()
+		})
+		if want := s.Name() == "call true"; marked != want {
+			t.Errorf("%s: marked shadow %v, want %v", s.Name(), marked, want)
+		}
+	}
 }

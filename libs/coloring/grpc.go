@@ -3,6 +3,8 @@ package coloring
 import (
 	"context"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -54,6 +56,10 @@ func serverContext(ctx context.Context) (context.Context, error) {
 	}
 	if found {
 		ctx = NewContext(ctx, c)
+		if c.Shadow {
+			// Shadow work is marked in its traces as in its metrics (libs/obs).
+			trace.SpanFromContext(ctx).SetAttributes(attribute.Bool("monoreel.shadow", true))
+		}
 	}
 	return ctx, nil
 }

@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/monoreel/monoreel/libs/coloring"
 )
 
 // ServerOptions returns the interceptors that count and time every call and
@@ -21,22 +25,34 @@ func (o *Obs) ServerOptions(extraUnary []grpc.UnaryServerInterceptor, extraStrea
 	}
 }
 
-func (o *Obs) observe(method string, start time.Time, err error) {
-	o.calls.WithLabelValues(method, status.Code(err).String()).Inc()
+func (o *Obs) observe(ctx context.Context, method string, start time.Time, err error) {
+	o.calls.WithLabelValues(method, status.Code(err).String(), strconv.FormatBool(isShadow(ctx))).Inc()
 	o.latency.WithLabelValues(method).Observe(time.Since(start).Seconds())
+}
+
+// isShadow reports whether a call is shadow traffic (x-shadow, libs/coloring):
+// its calls are counted apart, so dashboards and alerts see production's alone.
+// A malformed header counts as production: libs/coloring refuses the call.
+func isShadow(ctx context.Context) bool {
+	values := metadata.ValueFromIncomingContext(ctx, coloring.ShadowKey)
+	if len(values) != 1 {
+		return false
+	}
+	shadow, err := coloring.ParseShadow(values[0])
+	return err == nil && shadow
 }
 
 func (o *Obs) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
 	resp, err := handler(ctx, req)
-	o.observe(info.FullMethod, start, err)
+	o.observe(ctx, info.FullMethod, start, err)
 	return resp, err
 }
 
 func (o *Obs) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	start := time.Now()
 	err := handler(srv, ss)
-	o.observe(info.FullMethod, start, err)
+	o.observe(ss.Context(), info.FullMethod, start, err)
 	return err
 }
 

@@ -78,8 +78,8 @@ func New(opts Options) (*Obs, error) {
 		Health:   health.NewServer(),
 		opts:     opts,
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "grpc_server_handled_total", Help: "gRPC calls completed, by method and status code.",
-		}, []string{"method", "code"}),
+			Name: "grpc_server_handled_total", Help: "gRPC calls completed, by method, status code and whether they were shadow traffic.",
+		}, []string{"method", "code", "shadow"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "grpc_server_handling_seconds", Help: "Time to handle a gRPC call, by method.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),

@@ -61,7 +61,7 @@ func TestRunServesAndDrains(t *testing.T) {
 	}
 
 	if code, body := get(t, admin+"/metrics"); code != 200 ||
-		!strings.Contains(body, `grpc_server_handled_total{code="OK",method="/grpc.health.v1.Health/Check"} 1`) ||
+		!strings.Contains(body, `grpc_server_handled_total{code="OK",method="/grpc.health.v1.Health/Check",shadow="false"} 1`) ||
 		!strings.Contains(body, "go_goroutines") {
 		t.Errorf("/metrics = %d:\n%.3000s", code, body)
 	}

@@ -66,8 +66,8 @@ func TestPanicIsInternal(t *testing.T) {
 	for _, want := range []string{
 		`grpc_server_panics_total{method="/grpc.health.v1.Health/Check"} 2`,
 		`grpc_server_panics_total{method="/grpc.health.v1.Health/Watch"} 1`,
-		`grpc_server_handled_total{code="Internal",method="/grpc.health.v1.Health/Check"} 2`,
-		`grpc_server_handled_total{code="OK",method="/grpc.health.v1.Health/Check"} 1`,
+		`grpc_server_handled_total{code="Internal",method="/grpc.health.v1.Health/Check",shadow="false"} 2`,
+		`grpc_server_handled_total{code="OK",method="/grpc.health.v1.Health/Check",shadow="false"} 1`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -54,6 +54,6 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	}
 	jobs, stopJobs := context.WithCancel(context.Background())
 	defer stopJobs()
-	cdnpushv1.RegisterCDNPushServiceServer(svc.Server, server.New(warm.New(opts), jobs))
+	cdnpushv1.RegisterCDNPushServiceServer(svc.Server, server.New(warm.New(opts), server.NewDryRun(opts), jobs))
 	return svc.Run(ctx, ready)
 }

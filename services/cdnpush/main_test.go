@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/monoreel/monoreel/libs/cache"
@@ -137,6 +138,49 @@ func TestCacheWarmsThroughCdnpush(t *testing.T) {
 	for !good.asked("/videos/7/cover.jpg") {
 		if time.Now().After(deadline) {
 			t.Fatal("the updated key never reached the edge")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestShadowWarmNeverReachesAnEdge: a shadow Warm is accepted and settles as a
+// dry run; the edge gets no request, then a production Warm of the same key
+// does reach it.
+func TestShadowWarmNeverReachesAnEdge(t *testing.T) {
+	good := newEdge(t, http.StatusOK, 0)
+	proc := testproc.StartService(t, testproc.Runfile(t, "CDNPUSH_BINARY"), "-edges="+good.URL)
+	svc := cdnpushv1.NewCDNPushServiceClient(proc.Conn)
+	shadow := metadata.AppendToOutgoingContext(context.Background(), "x-shadow", "true")
+	resp, err := svc.Warm(shadow, &cdnpushv1.WarmRequest{Keys: []string{"videos/9/master.m3u8"}})
+	if err != nil || !resp.GetDryRun() {
+		t.Fatalf("shadow Warm = %v, %v; want a dry run", resp, err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := svc.Status(shadow, &cdnpushv1.StatusRequest{JobId: resp.GetJobId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.GetState() == cdnpushv1.JobState_JOB_STATE_DONE && st.GetDryRun() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shadow job still %v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if good.asked("/videos/9/master.m3u8") {
+		t.Fatal("a shadow warm-up reached the edge")
+	}
+	if _, err := svc.Status(context.Background(), &cdnpushv1.StatusRequest{JobId: resp.GetJobId()}); status.Code(err) != codes.NotFound {
+		t.Errorf("production's Status of the shadow job: %v, want NotFound", err)
+	}
+	if _, err := svc.Warm(context.Background(), &cdnpushv1.WarmRequest{Keys: []string{"videos/9/master.m3u8"}}); err != nil {
+		t.Fatal(err)
+	}
+	for !good.asked("/videos/9/master.m3u8") {
+		if time.Now().After(deadline) {
+			t.Fatal("the production warm-up never reached the edge")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -97,6 +97,19 @@ func TestWhoMayCall(t *testing.T) {
 		t.Fatalf("a service's write of its own state: %v", err)
 	}
 
+	shadow := metadata.AppendToOutgoingContext(configtest.Ctx(t), "x-shadow", "true")
+	_, err := configv1.NewConfigServiceClient(svc.AdminConn(t)).Put(shadow, &configv1.PutRequest{Key: "danmaku/ratelimit/vip", Value: []byte(`{"rate":9}`)})
+	if status.Code(err) != codes.FailedPrecondition || grpcerr.Reason(err) != "SHADOW_WRITE_REFUSED" {
+		t.Errorf("an operator's shadow write: %v, want FailedPrecondition SHADOW_WRITE_REFUSED", err)
+	}
+	if _, err := configv1.NewConfigServiceClient(svc.Conn).List(metadata.AppendToOutgoingContext(configtest.Ctx(t), "x-shadow", "true"), &configv1.ListRequest{}); err != nil {
+		t.Errorf("a shadow read: %v", err)
+	}
+	got, err := configv1.NewConfigServiceClient(svc.Conn).Get(configtest.Ctx(t), &configv1.GetRequest{Key: "danmaku/ratelimit/vip"})
+	if err != nil || string(got.GetEntry().GetValue()) != `{"rate":1}` {
+		t.Errorf("after a refused shadow write the key holds %q, %v; want the operator's", got.GetEntry().GetValue(), err)
+	}
+
 	other, err := testproc.NewPKI(filepath.Join(t.TempDir(), "other-pki"))
 	if err != nil {
 		t.Fatal(err)

@@ -101,6 +101,7 @@ type settings struct {
 	stateFile                                       string
 	transcodeAddr, aitagAddr, cdnpushAddr           string
 	videosDir, edges, instance, prefix, rulesPrefix string
+	shadowVideosDir                                 string
 	lease, callTimeout                              time.Duration
 	deadlines                                       map[string]*time.Duration
 }
@@ -116,6 +117,7 @@ func addFlags(flags *flag.FlagSet) *settings {
 	flags.StringVar(&s.aitagAddr, "aitag_addr", "localhost:9600", "the aitag service")
 	flags.StringVar(&s.cdnpushAddr, "cdnpush_addr", "localhost:9400", "the cdnpush service")
 	flags.StringVar(&s.videosDir, "videos_dir", "", "where completed uploads are (the upload service's -data_dir/videos), for Publish requests naming no source")
+	flags.StringVar(&s.shadowVideosDir, "shadow_videos_dir", "", "-videos_dir for shadow traffic (default: the upload service's -data_dir/shadow/videos, next to -videos_dir)")
 	flags.StringVar(&s.edges, "edges", "", "comma-separated edge base URLs to warm; empty: cdnpush's own")
 	flags.StringVar(&s.instance, "instance", "", "this instance's name, unique among instances sharing the store (default: host name and -listen)")
 	flags.DurationVar(&s.lease, "lease", 30*time.Second, "how long a silent instance keeps its workflows before another takes them over")
@@ -179,13 +181,16 @@ func (s *settings) dialDownstreams(svc *service.Service) (workflow.Clients, func
 func (s *settings) engineOptions(store config.Store, log *slog.Logger, reg prometheus.Registerer) workflow.Options {
 	opts := workflow.Options{
 		Store: store, Prefix: s.prefix, Instance: s.instance, Lease: s.lease, CallTimeout: s.callTimeout,
-		VideosDir: s.videosDir, Log: log, Registerer: reg, Deadlines: map[string]time.Duration{},
+		VideosDir: s.videosDir, ShadowVideosDir: s.shadowVideosDir, Log: log, Registerer: reg, Deadlines: map[string]time.Duration{},
 	}
 	for stage, d := range s.deadlines {
 		opts.Deadlines[stage] = *d
 	}
 	if s.edges != "" {
 		opts.Edges = strings.Split(s.edges, ",")
+	}
+	if opts.ShadowVideosDir == "" && opts.VideosDir != "" {
+		opts.ShadowVideosDir = filepath.Join(filepath.Dir(opts.VideosDir), "shadow", "videos")
 	}
 	return opts
 }

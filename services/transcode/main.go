@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/monoreel/monoreel/libs/service"
@@ -66,9 +67,14 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	if err != nil {
 		return err
 	}
-	m := jobs.New(jobs.HLS{FFmpeg: bin, Timeout: *timeout, SegmentSeconds: *segment}, out, *workers, *queue)
+	hls := jobs.HLS{FFmpeg: bin, Timeout: *timeout, SegmentSeconds: *segment}
+	m := jobs.New(hls, out, *workers, *queue)
 	defer m.Stop()
+	// Shadow traffic's jobs: one worker, outputs under out_dir/shadow, never
+	// over production's.
+	shadow := jobs.New(hls, filepath.Join(out, "shadow"), 1, *queue)
+	defer shadow.Stop()
 	svc.Log.Info("transcoding", "ffmpeg", bin, "out_dir", out, "workers", *workers)
-	transcodev1.RegisterTranscodeServiceServer(svc.Server, server.New(m, defaultLadder))
+	transcodev1.RegisterTranscodeServiceServer(svc.Server, server.New(m, shadow, defaultLadder))
 	return svc.Run(ctx, ready)
 }

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/monoreel/monoreel/libs/testproc"
@@ -67,5 +69,46 @@ func TestMissingFFmpegNamesTheFlag(t *testing.T) {
 	err := run(context.Background(), []string{"-ffmpeg=/nonexistent/ffmpeg", "-listen=127.0.0.1:0", "-admin_listen="}, &strings.Builder{}, nil)
 	if err == nil || !strings.Contains(err.Error(), "-ffmpeg") {
 		t.Errorf("run without ffmpeg = %v, want an error naming -ffmpeg", err)
+	}
+}
+
+// TestShadowJobsWriteApart: a shadow Submit writes under the output root's
+// shadow/ directory, and production neither lists nor finds its job.
+func TestShadowJobsWriteApart(t *testing.T) {
+	out := t.TempDir()
+	proc := testproc.StartService(t, testproc.Runfile(t, "TRANSCODE_BINARY"), "-out_dir="+out, "-segment_seconds=1")
+	svc := transcodev1.NewTranscodeServiceClient(proc.Conn)
+	shadow := metadata.AppendToOutgoingContext(context.Background(), "x-shadow", "true")
+	sub, err := svc.Submit(shadow, &transcodev1.SubmitRequest{
+		VideoId: &commonv1.VideoId{Value: 78}, Source: testproc.SampleVideo(t, 2),
+		Renditions: []*transcodev1.Rendition{{Name: "240p", Height: 240, VideoKbps: 300}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	var job *transcodev1.Job
+	for {
+		resp, err := svc.Get(shadow, &transcodev1.GetRequest{JobId: sub.GetJob().GetId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if job = resp.GetJob(); job.GetState() == transcodev1.JobState_JOB_STATE_DONE || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.HasPrefix(job.GetMasterPlaylist(), filepath.Join(out, "shadow")+string(filepath.Separator)) {
+		t.Fatalf("shadow job %v: want its master playlist under %s/shadow", job, out)
+	}
+	if _, err := svc.Get(context.Background(), &transcodev1.GetRequest{JobId: job.GetId()}); status.Code(err) != codes.NotFound {
+		t.Errorf("production's Get of the shadow job: %v, want NotFound", err)
+	}
+	if list, err := svc.List(context.Background(), &transcodev1.ListRequest{}); err != nil || len(list.GetJobs()) != 0 {
+		t.Errorf("production's List: %v, %v; want no job", list, err)
+	}
+	entries, _ := os.ReadDir(out)
+	if len(entries) != 1 || entries[0].Name() != "shadow" {
+		t.Errorf("the output root holds %v: want only shadow/", entries)
 	}
 }

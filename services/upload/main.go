@@ -6,7 +6,7 @@
 //
 // Uploads in progress live under -data_dir and survive restarts: a client lists
 // the parts already stored and sends the rest. Completed files are under
-// -data_dir/videos/<video id>. SIGTERM or SIGINT stops it gracefully.
+// -data_dir/videos/<video id> (shadow traffic's under -data_dir/shadow/, apart). SIGTERM or SIGINT stops it gracefully.
 package main
 
 import (
@@ -14,6 +14,7 @@ import (
 	"flag"
 	"io"
 	"net"
+	"path/filepath"
 
 	"github.com/monoreel/monoreel/libs/idpool"
 	"github.com/monoreel/monoreel/libs/service"
@@ -48,6 +49,11 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	if err != nil {
 		return err
 	}
+	// Shadow traffic's uploads and videos: the same layout, under shadow/.
+	shadow, err := store.Open(filepath.Join(dir, "shadow"))
+	if err != nil {
+		return err
+	}
 	svc, err := service.New("upload", common, stdout)
 	if err != nil {
 		return err
@@ -60,6 +66,6 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 		defer idConn.Close()
 	}
 	svc.Log.Info("storing uploads", "data_dir", dir)
-	uploadv1.RegisterUploadServiceServer(svc.Server, server.New(st, idSource))
+	uploadv1.RegisterUploadServiceServer(svc.Server, server.New(st, shadow, idSource))
 	return svc.Run(ctx, ready)
 }

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/monoreel/monoreel/libs/auth"
@@ -60,6 +61,23 @@ func TestKilledMidUploadResumesAfterRestart(t *testing.T) {
 	}
 	if owner, err := os.ReadFile(filepath.Join(data, "videos", strconv.FormatInt(res.VideoID, 10)+".owner")); err != nil || string(owner) != "uma" {
 		t.Errorf("the video's owner file: %q, %v; want uma", owner, err)
+	}
+
+	// The same file as shadow traffic lands apart, and production cannot see it.
+	shadow := metadata.AppendToOutgoingContext(context.Background(), "x-shadow", "true")
+	shadowRes, err := client.New(uma).Upload(shadow, path, client.Options{PartSize: 1024, Parallel: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(data, "shadow", "videos", strconv.FormatInt(shadowRes.VideoID, 10))); err != nil || !bytes.Equal(got, content) {
+		t.Errorf("the shadow video: %d bytes, %v", len(got), err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "videos", strconv.FormatInt(shadowRes.VideoID, 10))); err == nil {
+		t.Error("the shadow upload is among production's videos")
+	}
+	_, err = uploadv1.NewUploadServiceClient(uma).ListParts(context.Background(), &uploadv1.ListPartsRequest{UploadId: shadowRes.UploadID})
+	if status.Code(err) != codes.NotFound {
+		t.Errorf("production's ListParts of the shadow upload: %v, want NotFound", err)
 	}
 	if res.Sent != 40-5 {
 		t.Errorf("resumed upload sent %d parts, want the 35 the service lacked", res.Sent)

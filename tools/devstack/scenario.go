@@ -42,6 +42,7 @@ type report struct {
 	prom     promReport
 	traceID  string // of the publish: devstack's root span
 	trace    traceReport
+	shadow   shadowReport
 }
 
 type step struct {
@@ -89,6 +90,7 @@ func (sc *scenario) run(ctx context.Context) error {
 		{"publish: transcode, tag, warm the edge", func() error { return sc.publish(ctx) }},
 		{"check the edge serves every output", sc.checkEdge},
 		{"danmaku room: normal, VIP and robot users", func() error { return sc.danmaku(ctx) }},
+		{"publish it again as shadow traffic: production untouched", func() error { return sc.checkShadow(ctx, video) }},
 	}
 	if sc.st.prom != nil {
 		steps = append(steps, namedStep{"Prometheus scrapes every service", func() error { return sc.checkPrometheus(ctx) }})
@@ -164,25 +166,12 @@ func (sc *scenario) publish(ctx context.Context) error {
 		Title: "Sunny beach at sunset", Description: "waves, music and a colour test pattern"}); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		resp, err := client.GetWorkflow(ctx, &orchestratorv1.GetWorkflowRequest{VideoId: id})
-		if err != nil {
-			return err
-		}
-		w := resp.GetWorkflow()
-		switch w.GetState() {
-		case orchestratorv1.WorkflowState_WORKFLOW_STATE_DONE:
-			sc.r.workflow = w
-			return nil
-		case orchestratorv1.WorkflowState_WORKFLOW_STATE_FAILED:
-			return fmt.Errorf("workflow failed: %s", w.GetError())
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("workflow still running after 5 minutes: %v", w)
-		}
-		time.Sleep(100 * time.Millisecond)
+	w, err := waitWorkflow(ctx, client, id)
+	if err != nil {
+		return err
 	}
+	sc.r.workflow = w
+	return nil
 }
 
 // checkEdge checks the edge holds every warmed key and serves the master
@@ -313,6 +302,9 @@ func (r *report) print(w io.Writer, st *stack) {
 	}
 	for _, s := range r.steps {
 		fmt.Fprintf(w, "  %-44s %8v\n", s.name, s.took.Round(time.Millisecond))
+	}
+	if r.shadow.dryRun {
+		fmt.Fprintf(w, "  shadow publish: video %d, %d outputs under the shadow output root, cdnpush a dry run, production's files, edge and workflow untouched\n", r.shadow.videoID, r.shadow.outputs)
 	}
 	if r.traceID != "" {
 		fmt.Fprintf(w, "  publish trace: %s%s\n", r.traceID, r.trace.summary(st, r.traceID))

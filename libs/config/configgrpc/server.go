@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/monoreel/monoreel/libs/auth"
+	"github.com/monoreel/monoreel/libs/coloring"
 	"github.com/monoreel/monoreel/libs/config"
 	"github.com/monoreel/monoreel/libs/grpcerr"
 	configv1 "github.com/monoreel/monoreel/proto/config/v1"
@@ -120,15 +121,24 @@ func (s *server) Watch(req *configv1.WatchRequest, stream configv1.ConfigService
 // breaker rules), which only operators write.
 const StatePrefix = "state/"
 
-// errNotYourKey is a service writing outside its own state.
-var errNotYourKey = errors.New("configuration is for operators")
+// Refusals of writes.
+var (
+	errNotYourKey  = errors.New("configuration is for operators")
+	errShadowWrite = errors.New("shadow traffic changes no configuration")
+)
 
 // mayWrite lets a service write only its own state; operators may write any
-// key (libs/auth let only services and operators this far).
+// key (libs/auth let only services and operators this far). Shadow traffic
+// (libs/coloring) writes nothing but a service's shadow state, keys with a
+// /shadow/ segment under its own: it must leave production as it was.
 func mayWrite(ctx context.Context, key string) error {
 	caller := auth.FromContext(ctx)
-	if own := StatePrefix + caller.Name + "/"; caller.Kind == auth.Service && !strings.HasPrefix(key, own) {
+	own := StatePrefix + caller.Name + "/"
+	if caller.Kind == auth.Service && !strings.HasPrefix(key, own) {
 		return storeErrors.ToStatus(fmt.Errorf("%w: %s may write only its own state (keys under %s), not %q", errNotYourKey, caller, own, key))
+	}
+	if c, _ := coloring.FromContext(ctx); c.Shadow && !(caller.Kind == auth.Service && strings.Contains(strings.TrimPrefix(key, own), "shadow/")) {
+		return storeErrors.ToStatus(fmt.Errorf("%w: a shadow request may not write %q", errShadowWrite, key))
 	}
 	return nil
 }
@@ -154,4 +164,5 @@ var storeErrors = grpcerr.Mapper{Domain: "monoreel.config", Rules: []grpcerr.Rul
 	{Err: config.ErrNotFound, Code: codes.NotFound, Reason: "KEY_NOT_FOUND"},
 	{Err: config.ErrCompacted, Code: codes.OutOfRange, Reason: "REVISION_COMPACTED"},
 	{Err: errNotYourKey, Code: codes.PermissionDenied, Reason: "KEY_FOR_OPERATORS"},
+	{Err: errShadowWrite, Code: codes.FailedPrecondition, Reason: "SHADOW_WRITE_REFUSED"},
 }}

@@ -44,7 +44,7 @@ func serve(t *testing.T, failParts int32) (*grpc.ClientConn, *store.Store) {
 		return handler(srv, ss)
 	}
 	conn := testproc.ServeGRPC(t, func(srv *grpc.Server) {
-		uploadv1.RegisterUploadServiceServer(srv, server.New(st, idpool.New(ids, 2)))
+		uploadv1.RegisterUploadServiceServer(srv, server.New(st, st, idpool.New(ids, 2)))
 	}, grpc.StreamInterceptor(fault))
 	return conn, st
 }

@@ -49,7 +49,10 @@ type Options struct {
 	MaxBackoff  time.Duration // cap on a wait (5s)
 	Poll        time.Duration // how often running transcode and warm-up jobs are polled (250ms)
 	VideosDir   string        // where completed uploads are, for Publish naming no source
-	Edges       []string      // edges to warm; empty: cdnpush's own
+	// ShadowVideosDir is VideosDir for shadow traffic (the upload service's
+	// -data_dir/shadow/videos).
+	ShadowVideosDir string
+	Edges           []string // edges to warm; empty: cdnpush's own
 	// Breakers guard the downstreams, by stage name (StageTranscode, StageAITag,
 	// StageCDNPush); a missing one is made with breaker.DefaultRule(CallTimeout/2)
 	// and reports to Registerer.
@@ -135,8 +138,20 @@ func New(clients Clients, opts Options) (*Engine, error) {
 	return &Engine{opts: opts, clients: clients, metrics: m, ctx: ctx, cancel: cancel, running: map[int64]*run{}}, nil
 }
 
-func (e *Engine) key(videoID int64) string {
+// key is where a video's workflow is stored: shadow traffic's apart, under
+// <prefix>shadow/, so a shadow publish never touches the production workflow
+// of the same video (and the config center lets shadow traffic write there only).
+func (e *Engine) key(shadow bool, videoID int64) string {
+	if shadow {
+		return e.opts.Prefix + "shadow/" + strconv.FormatInt(videoID, 10)
+	}
 	return e.opts.Prefix + strconv.FormatInt(videoID, 10)
+}
+
+// isShadow reports whether ctx's call is shadow traffic (libs/coloring).
+func isShadow(ctx context.Context) bool {
+	c, _ := coloring.FromContext(ctx)
+	return c.Shadow
 }
 
 // Breakers returns the downstreams' breakers, by stage name.
@@ -170,12 +185,12 @@ func (e *Engine) Publish(ctx context.Context, videoID int64, source, title, desc
 		existing = true
 		w.State, w.Err, w.Finished = Running, "", time.Time{}
 		w.Trace = tracing.Parent(ctx)
-	case errors.Is(err, ErrNotFound) && source == "" && e.opts.VideosDir == "":
+	case errors.Is(err, ErrNotFound) && source == "" && e.videosDir(ctx) == "":
 		return nil, false, fmt.Errorf("%w: no source, and the orchestrator has no -videos_dir to find video %d in", ErrInvalid, videoID)
 	case errors.Is(err, ErrNotFound):
 		var owner string
 		if source == "" {
-			source = filepath.Join(e.opts.VideosDir, strconv.FormatInt(videoID, 10))
+			source = filepath.Join(e.videosDir(ctx), strconv.FormatInt(videoID, 10))
 			// The upload service writes the uploader's id next to the video.
 			data, err := os.ReadFile(source + ".owner")
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -216,9 +231,19 @@ func MayRead(caller auth.Identity, w *Workflow) error {
 	return nil
 }
 
-// Get returns a video's workflow as stored, or an error wrapping ErrNotFound.
+// videosDir is where the completed uploads of ctx's traffic are: shadow
+// traffic's videos are the upload service's shadow ones.
+func (e *Engine) videosDir(ctx context.Context) string {
+	if isShadow(ctx) {
+		return e.opts.ShadowVideosDir
+	}
+	return e.opts.VideosDir
+}
+
+// Get returns a video's workflow as stored (shadow traffic's, for a shadow
+// call), or an error wrapping ErrNotFound.
 func (e *Engine) Get(ctx context.Context, videoID int64) (*Workflow, error) {
-	kv, err := e.opts.Store.Get(ctx, e.key(videoID))
+	kv, err := e.opts.Store.Get(ctx, e.key(isShadow(ctx), videoID))
 	if errors.Is(err, config.ErrNotFound) {
 		return nil, fmt.Errorf("%w for video %d", ErrNotFound, videoID)
 	}

@@ -104,9 +104,15 @@ func (f *fixture) expectWarm() {
 // wait polls the stored workflow until it is no longer running.
 func wait(t *testing.T, e *Engine, videoID int64) *Workflow {
 	t.Helper()
+	return waitIn(context.Background(), t, e, videoID)
+}
+
+// waitIn is wait for the traffic of ctx: shadow workflows are stored apart.
+func waitIn(ctx context.Context, t *testing.T, e *Engine, videoID int64) *Workflow {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		w, err := e.Get(context.Background(), videoID)
+		w, err := e.Get(ctx, videoID)
 		if err == nil && w.State != Running {
 			return w
 		}
@@ -125,11 +131,15 @@ func TestPublishRunsEveryStageOnceAndIsIdempotent(t *testing.T) {
 	f.expectWarm()
 	e := f.engine("a", nil)
 
-	w, existing, err := e.Publish(coloring.NewContext(context.Background(), colour), 7, f.source, "Sunny beach", "waves")
+	coloured := coloring.NewContext(context.Background(), colour)
+	w, existing, err := e.Publish(coloured, 7, f.source, "Sunny beach", "waves")
 	if err != nil || existing || w.State != Running {
 		t.Fatalf("Publish: %+v, existing %v, %v", w, existing, err)
 	}
-	done := wait(t, e, 7)
+	done := waitIn(coloured, t, e, 7)
+	if _, err := e.Get(context.Background(), 7); !errors.Is(err, ErrNotFound) {
+		t.Errorf("production's Get of the shadow workflow: %v, want ErrNotFound", err)
+	}
 	if done.State != Done || done.Err != "" || done.Master != "/out/7/j1/master.m3u8" || len(done.Tags) != 1 || done.WarmJob != "w1" {
 		t.Fatalf("workflow %+v", done)
 	}
@@ -141,7 +151,7 @@ func TestPublishRunsEveryStageOnceAndIsIdempotent(t *testing.T) {
 			t.Errorf("stage %+v", s)
 		}
 	}
-	again, existing, err := e.Publish(context.Background(), 7, f.source, "", "")
+	again, existing, err := e.Publish(coloured, 7, f.source, "", "")
 	if err != nil || !existing || again.State != Done {
 		t.Fatalf("second Publish: %+v, existing %v, %v", again, existing, err)
 	}

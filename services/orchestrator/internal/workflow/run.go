@@ -66,7 +66,7 @@ func (r *run) saveLease(ctx context.Context, until time.Time) error {
 	if err != nil {
 		return err
 	}
-	if _, err := r.e.opts.Store.Put(ctx, r.e.key(snapshot.VideoID), data); err != nil {
+	if _, err := r.e.opts.Store.Put(ctx, r.e.key(snapshot.Shadow, snapshot.VideoID), data); err != nil {
 		return fmt.Errorf("saving workflow of video %d: %w", snapshot.VideoID, err)
 	}
 	if r.e.changed != nil {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/monoreel/monoreel/libs/coloring"
 	"github.com/monoreel/monoreel/libs/grpcerr"
 	"github.com/monoreel/monoreel/libs/tracing"
 	commonv1 "github.com/monoreel/monoreel/proto/common/v1"
@@ -20,12 +21,24 @@ import (
 // Server implements transcodev1.TranscodeServiceServer.
 type Server struct {
 	transcodev1.UnimplementedTranscodeServiceServer
-	jobs   *jobs.Manager
-	ladder []jobs.Rendition // for requests naming none
+	production, shadow *jobs.Manager
+	ladder             []jobs.Rendition // for requests naming none
 }
 
-// New returns a Server on m, with a default ladder.
-func New(m *jobs.Manager, ladder []jobs.Rendition) *Server { return &Server{jobs: m, ladder: ladder} }
+// New returns a Server running production's jobs on production and shadow
+// traffic's (libs/coloring) on shadow, which writes to an output root of its
+// own: neither sees the other's jobs. ladder is for requests naming none.
+func New(production, shadow *jobs.Manager, ladder []jobs.Rendition) *Server {
+	return &Server{production: production, shadow: shadow, ladder: ladder}
+}
+
+// jobs is the manager of the call's traffic: shadow or production.
+func (s *Server) jobs(ctx context.Context) *jobs.Manager {
+	if c, _ := coloring.FromContext(ctx); c.Shadow {
+		return s.shadow
+	}
+	return s.production
+}
 
 func (s *Server) Submit(ctx context.Context, req *transcodev1.SubmitRequest) (*transcodev1.SubmitResponse, error) {
 	ladder := s.ladder
@@ -35,23 +48,23 @@ func (s *Server) Submit(ctx context.Context, req *transcodev1.SubmitRequest) (*t
 			ladder = append(ladder, jobs.Rendition{Name: r.GetName(), Height: int(r.GetHeight()), VideoKbps: int(r.GetVideoKbps())})
 		}
 	}
-	j, err := s.jobs.Submit(tracing.Parent(ctx), req.GetVideoId().GetValue(), req.GetSource(), ladder)
+	j, err := s.jobs(ctx).Submit(tracing.Parent(ctx), req.GetVideoId().GetValue(), req.GetSource(), ladder)
 	if err != nil {
 		return nil, jobErrors.ToStatus(err)
 	}
 	return &transcodev1.SubmitResponse{Job: toProto(j)}, nil
 }
 
-func (s *Server) Get(_ context.Context, req *transcodev1.GetRequest) (*transcodev1.GetResponse, error) {
-	j, err := s.jobs.Get(req.GetJobId())
+func (s *Server) Get(ctx context.Context, req *transcodev1.GetRequest) (*transcodev1.GetResponse, error) {
+	j, err := s.jobs(ctx).Get(req.GetJobId())
 	if err != nil {
 		return nil, jobErrors.ToStatus(err)
 	}
 	return &transcodev1.GetResponse{Job: toProto(j)}, nil
 }
 
-func (s *Server) Cancel(_ context.Context, req *transcodev1.CancelRequest) (*transcodev1.CancelResponse, error) {
-	j, err := s.jobs.Cancel(req.GetJobId())
+func (s *Server) Cancel(ctx context.Context, req *transcodev1.CancelRequest) (*transcodev1.CancelResponse, error) {
+	j, err := s.jobs(ctx).Cancel(req.GetJobId())
 	if err != nil {
 		return nil, jobErrors.ToStatus(err)
 	}
@@ -59,8 +72,8 @@ func (s *Server) Cancel(_ context.Context, req *transcodev1.CancelRequest) (*tra
 }
 
 // List pages through the jobs, newest first; the page token is the offset.
-func (s *Server) List(_ context.Context, req *transcodev1.ListRequest) (*transcodev1.ListResponse, error) {
-	all := s.jobs.List()
+func (s *Server) List(ctx context.Context, req *transcodev1.ListRequest) (*transcodev1.ListResponse, error) {
+	all := s.jobs(ctx).List()
 	size := int(req.GetPage().GetPageSize())
 	if size <= 0 || size > 1000 {
 		size = 100

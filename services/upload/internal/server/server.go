@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/monoreel/monoreel/libs/auth"
+	"github.com/monoreel/monoreel/libs/coloring"
 	"github.com/monoreel/monoreel/libs/grpcerr"
 	"github.com/monoreel/monoreel/libs/idpool"
 	commonv1 "github.com/monoreel/monoreel/proto/common/v1"
@@ -22,15 +23,27 @@ import (
 // Server implements uploadv1.UploadServiceServer.
 type Server struct {
 	uploadv1.UnimplementedUploadServiceServer
-	store *store.Store
-	ids   idpool.Source
+	production, shadow *store.Store
+	ids                idpool.Source
 }
 
-// New returns a Server storing in st and naming videos with ids.
-func New(st *store.Store, ids idpool.Source) *Server { return &Server{store: st, ids: ids} }
+// New returns a Server storing production uploads in production and shadow
+// traffic's (libs/coloring) in shadow, apart: neither sees the other's
+// uploads or videos. It names videos with ids.
+func New(production, shadow *store.Store, ids idpool.Source) *Server {
+	return &Server{production: production, shadow: shadow, ids: ids}
+}
+
+// store is the store of the call's traffic: shadow or production.
+func (s *Server) store(ctx context.Context) *store.Store {
+	if c, _ := coloring.FromContext(ctx); c.Shadow {
+		return s.shadow
+	}
+	return s.production
+}
 
 func (s *Server) Init(ctx context.Context, req *uploadv1.InitRequest) (*uploadv1.InitResponse, error) {
-	u, err := s.store.Init(auth.FromContext(ctx).Name, req.GetName(), req.GetTotalSize(), req.GetPartSize(), req.GetContentType())
+	u, err := s.store(ctx).Init(auth.FromContext(ctx).Name, req.GetName(), req.GetTotalSize(), req.GetPartSize(), req.GetContentType())
 	if err != nil {
 		return nil, storeErrors.ToStatus(err)
 	}
@@ -49,7 +62,7 @@ func (s *Server) PutPart(stream uploadv1.UploadService_PutPartServer) error {
 	if err := s.mayUse(stream.Context(), h.GetUploadId()); err != nil {
 		return err
 	}
-	p, stored, err := s.store.PutPart(h.GetUploadId(), h.GetPartNumber(), h.GetMd5(), &chunks{stream: stream})
+	p, stored, err := s.store(stream.Context()).PutPart(h.GetUploadId(), h.GetPartNumber(), h.GetMd5(), &chunks{stream: stream})
 	if err != nil {
 		return storeErrors.ToStatus(err)
 	}
@@ -82,7 +95,7 @@ func (s *Server) ListParts(ctx context.Context, req *uploadv1.ListPartsRequest) 
 	if err := s.mayUse(ctx, req.GetUploadId()); err != nil {
 		return nil, err
 	}
-	u, parts, err := s.store.ListParts(req.GetUploadId())
+	u, parts, err := s.store(ctx).ListParts(req.GetUploadId())
 	if err != nil {
 		return nil, storeErrors.ToStatus(err)
 	}
@@ -97,7 +110,7 @@ func (s *Server) Complete(ctx context.Context, req *uploadv1.CompleteRequest) (*
 	if err := s.mayUse(ctx, req.GetUploadId()); err != nil {
 		return nil, err
 	}
-	u, err := s.store.Complete(req.GetUploadId(), req.GetSha256(), func() (int64, error) { return s.ids.Next(ctx) })
+	u, err := s.store(ctx).Complete(req.GetUploadId(), req.GetSha256(), func() (int64, error) { return s.ids.Next(ctx) })
 	if err != nil {
 		return nil, storeErrors.ToStatus(err)
 	}
@@ -108,7 +121,7 @@ func (s *Server) Abort(ctx context.Context, req *uploadv1.AbortRequest) (*upload
 	if err := s.mayUse(ctx, req.GetUploadId()); err != nil {
 		return nil, err
 	}
-	if err := s.store.Abort(req.GetUploadId()); err != nil {
+	if err := s.store(ctx).Abort(req.GetUploadId()); err != nil {
 		return nil, storeErrors.ToStatus(err)
 	}
 	return &uploadv1.AbortResponse{}, nil
@@ -122,7 +135,7 @@ func (s *Server) mayUse(ctx context.Context, uploadID string) error {
 	if caller.Admin {
 		return nil
 	}
-	u, err := s.store.Get(uploadID)
+	u, err := s.store(ctx).Get(uploadID)
 	if err != nil {
 		return storeErrors.ToStatus(err)
 	}
