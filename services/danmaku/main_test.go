@@ -270,3 +270,14 @@ func BenchmarkRoomOf1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(want-delivered.Load()), "dropped")
 }
+
+// TestSamplingFollowsTheConfigCenter: the share of traces sampled follows the
+// config center's tracing/sample_ratio while the service runs; a bad value is
+// refused and the current one kept.
+func TestSamplingFollowsTheConfigCenter(t *testing.T) {
+	store, danmaku := platform(t)
+	configtest.MustPut(t, store, "tracing/sample_ratio", "0.25")
+	waitForLog(t, danmaku, `msg="trace sample ratio changed" service=danmaku ratio=0.25`)
+	configtest.MustPut(t, store, "tracing/sample_ratio", "2")
+	waitForLog(t, danmaku, "keeping the trace sample ratio")
+}
