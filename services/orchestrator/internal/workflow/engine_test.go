@@ -17,6 +17,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.uber.org/mock/gomock"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -340,10 +343,17 @@ func TestAnotherInstanceResumesAStoppedOnesWorkflow(t *testing.T) {
 	f.expectTag(coloring.Color{})
 	f.expectWarm()
 
+	// The publish is traced: a's run of it continues the trace, b's links to it.
+	rec := tracetest.NewSpanRecorder()
+	prev := otel.GetTracerProvider()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	t.Cleanup(func() { otel.SetTracerProvider(prev) })
+	ctx, publish := otel.Tracer("test").Start(context.Background(), "publish")
 	a := f.engine("a", nil)
-	if _, _, err := a.Publish(context.Background(), 7, f.source, "", ""); err != nil {
+	if _, _, err := a.Publish(ctx, 7, f.source, "", ""); err != nil {
 		t.Fatal(err)
 	}
+	publish.End()
 	<-running
 	a.Stop()
 	finished.Store(true)
@@ -358,6 +368,20 @@ func TestAnotherInstanceResumesAStoppedOnesWorkflow(t *testing.T) {
 	}
 	if w := wait(t, b, 7); w.State != Done || w.Owner != "b" {
 		t.Fatalf("after b resumed: %+v", w)
+	}
+	b.Stop()
+	var continued, linked bool
+	for _, s := range rec.Ended() {
+		switch s.Name() {
+		case "workflow":
+			continued = s.Parent().SpanID() == publish.SpanContext().SpanID()
+		case "workflow (resumed)":
+			linked = len(s.Links()) == 1 && s.Links()[0].SpanContext.SpanID() == publish.SpanContext().SpanID() &&
+				s.SpanContext().TraceID() != publish.SpanContext().TraceID()
+		}
+	}
+	if !continued || !linked {
+		t.Errorf("a's run a child of the publish: %v; b's a trace of its own linked to it: %v", continued, linked)
 	}
 }
 
