@@ -70,3 +70,19 @@ func ParseShadow(value string) (bool, error) {
 	}
 	return false, fmt.Errorf("bad %s %q: want true or false", ShadowKey, value)
 }
+
+// IsShadow reports whether ctx's call is shadow traffic.
+func IsShadow(ctx context.Context) bool {
+	c, _ := FromContext(ctx)
+	return c.Shadow
+}
+
+// ForTraffic returns shadow for shadow traffic and production for any other:
+// how a service keeps shadow work in a namespace of its own (a store, an output
+// root, an engine), never in production's.
+func ForTraffic[T any](ctx context.Context, production, shadow T) T {
+	if IsShadow(ctx) {
+		return shadow
+	}
+	return production
+}

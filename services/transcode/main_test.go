@@ -30,22 +30,7 @@ func TestTranscodesThroughTheBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	var job *transcodev1.Job
-	for {
-		resp, err := svc.Get(ctx, &transcodev1.GetRequest{JobId: sub.GetJob().GetId()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		job = resp.GetJob()
-		if s := job.GetState(); s != transcodev1.JobState_JOB_STATE_QUEUED && s != transcodev1.JobState_JOB_STATE_RUNNING {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job still %v", job.GetState())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	job := settle(ctx, t, svc, sub.GetJob().GetId())
 	if job.GetState() != transcodev1.JobState_JOB_STATE_DONE || !strings.HasPrefix(job.GetMasterPlaylist(), out) {
 		t.Fatalf("job %v", job)
 	}
@@ -86,18 +71,7 @@ func TestShadowJobsWriteApart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	var job *transcodev1.Job
-	for {
-		resp, err := svc.Get(shadow, &transcodev1.GetRequest{JobId: sub.GetJob().GetId()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if job = resp.GetJob(); job.GetState() == transcodev1.JobState_JOB_STATE_DONE || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	job := settle(shadow, t, svc, sub.GetJob().GetId())
 	if !strings.HasPrefix(job.GetMasterPlaylist(), filepath.Join(out, "shadow")+string(filepath.Separator)) {
 		t.Fatalf("shadow job %v: want its master playlist under %s/shadow", job, out)
 	}
@@ -110,5 +84,25 @@ func TestShadowJobsWriteApart(t *testing.T) {
 	entries, _ := os.ReadDir(out)
 	if len(entries) != 1 || entries[0].Name() != "shadow" {
 		t.Errorf("the output root holds %v: want only shadow/", entries)
+	}
+}
+
+// settle polls job id until it is neither queued nor running.
+func settle(ctx context.Context, t *testing.T, svc transcodev1.TranscodeServiceClient, id string) *transcodev1.Job {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := svc.Get(ctx, &transcodev1.GetRequest{JobId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		job := resp.GetJob()
+		if s := job.GetState(); s != transcodev1.JobState_JOB_STATE_QUEUED && s != transcodev1.JobState_JOB_STATE_RUNNING {
+			return job
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job still %v", job.GetState())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -137,7 +137,7 @@ func mayWrite(ctx context.Context, key string) error {
 	if caller.Kind == auth.Service && !strings.HasPrefix(key, own) {
 		return storeErrors.ToStatus(fmt.Errorf("%w: %s may write only its own state (keys under %s), not %q", errNotYourKey, caller, own, key))
 	}
-	if c, _ := coloring.FromContext(ctx); c.Shadow && !(caller.Kind == auth.Service && strings.Contains(strings.TrimPrefix(key, own), "shadow/")) {
+	if coloring.IsShadow(ctx) && !(caller.Kind == auth.Service && strings.Contains(strings.TrimPrefix(key, own), "shadow/")) {
 		return storeErrors.ToStatus(fmt.Errorf("%w: a shadow request may not write %q", errShadowWrite, key))
 	}
 	return nil

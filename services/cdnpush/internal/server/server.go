@@ -32,10 +32,7 @@ func New(production, shadow *warm.Engine, jobs context.Context) *Server {
 
 // engine is the engine of the call's traffic, and whether it is the dry run.
 func (s *Server) engine(ctx context.Context) (*warm.Engine, bool) {
-	if c, _ := coloring.FromContext(ctx); c.Shadow {
-		return s.shadow, true
-	}
-	return s.production, false
+	return coloring.ForTraffic(ctx, s.production, s.shadow), coloring.IsShadow(ctx)
 }
 
 func (s *Server) Warm(ctx context.Context, req *cdnpushv1.WarmRequest) (*cdnpushv1.WarmResponse, error) {

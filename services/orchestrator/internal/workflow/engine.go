@@ -148,12 +148,6 @@ func (e *Engine) key(shadow bool, videoID int64) string {
 	return e.opts.Prefix + strconv.FormatInt(videoID, 10)
 }
 
-// isShadow reports whether ctx's call is shadow traffic (libs/coloring).
-func isShadow(ctx context.Context) bool {
-	c, _ := coloring.FromContext(ctx)
-	return c.Shadow
-}
-
 // Breakers returns the downstreams' breakers, by stage name.
 func (e *Engine) Breakers() map[string]*breaker.Breaker { return e.opts.Breakers }
 
@@ -234,16 +228,13 @@ func MayRead(caller auth.Identity, w *Workflow) error {
 // videosDir is where the completed uploads of ctx's traffic are: shadow
 // traffic's videos are the upload service's shadow ones.
 func (e *Engine) videosDir(ctx context.Context) string {
-	if isShadow(ctx) {
-		return e.opts.ShadowVideosDir
-	}
-	return e.opts.VideosDir
+	return coloring.ForTraffic(ctx, e.opts.VideosDir, e.opts.ShadowVideosDir)
 }
 
 // Get returns a video's workflow as stored (shadow traffic's, for a shadow
 // call), or an error wrapping ErrNotFound.
 func (e *Engine) Get(ctx context.Context, videoID int64) (*Workflow, error) {
-	kv, err := e.opts.Store.Get(ctx, e.key(isShadow(ctx), videoID))
+	kv, err := e.opts.Store.Get(ctx, e.key(coloring.IsShadow(ctx), videoID))
 	if errors.Is(err, config.ErrNotFound) {
 		return nil, fmt.Errorf("%w for video %d", ErrNotFound, videoID)
 	}

@@ -34,10 +34,7 @@ func New(production, shadow *jobs.Manager, ladder []jobs.Rendition) *Server {
 
 // jobs is the manager of the call's traffic: shadow or production.
 func (s *Server) jobs(ctx context.Context) *jobs.Manager {
-	if c, _ := coloring.FromContext(ctx); c.Shadow {
-		return s.shadow
-	}
-	return s.production
+	return coloring.ForTraffic(ctx, s.production, s.shadow)
 }
 
 func (s *Server) Submit(ctx context.Context, req *transcodev1.SubmitRequest) (*transcodev1.SubmitResponse, error) {

@@ -36,10 +36,7 @@ func New(production, shadow *store.Store, ids idpool.Source) *Server {
 
 // store is the store of the call's traffic: shadow or production.
 func (s *Server) store(ctx context.Context) *store.Store {
-	if c, _ := coloring.FromContext(ctx); c.Shadow {
-		return s.shadow
-	}
-	return s.production
+	return coloring.ForTraffic(ctx, s.production, s.shadow)
 }
 
 func (s *Server) Init(ctx context.Context, req *uploadv1.InitRequest) (*uploadv1.InitResponse, error) {
