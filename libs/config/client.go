@@ -228,6 +228,12 @@ func (c *Client) Put(ctx context.Context, key string, value []byte) (int64, erro
 	return c.store.Put(ctx, key, value)
 }
 
+// CompareAndPut writes a key to the store if it is still at revision expected
+// (0: absent): Store.CompareAndPut.
+func (c *Client) CompareAndPut(ctx context.Context, key string, value []byte, expected int64) (int64, error) {
+	return c.store.CompareAndPut(ctx, key, value, expected)
+}
+
 // Delete removes a key from the store.
 func (c *Client) Delete(ctx context.Context, key string) (int64, error) {
 	return c.store.Delete(ctx, key)

@@ -53,6 +53,11 @@ type Store interface {
 	List(ctx context.Context, prefix string) ([]KV, int64, error)
 	// Put sets a key and returns the new revision.
 	Put(ctx context.Context, key string, value []byte) (int64, error)
+	// CompareAndPut sets a key only if it is still at revision expected (0: only
+	// if it does not exist), in one atomic step, and returns the new revision;
+	// otherwise it changes nothing and returns an error wrapping ErrConflict.
+	// Two writers racing for one key: exactly one wins.
+	CompareAndPut(ctx context.Context, key string, value []byte, expected int64) (int64, error)
 	// Delete removes a key (an error wrapping ErrNotFound if there is none) and
 	// returns the new revision.
 	Delete(ctx context.Context, key string) (int64, error)
@@ -68,7 +73,16 @@ type Store interface {
 var (
 	ErrNotFound  = errors.New("config: key not found")
 	ErrCompacted = errors.New("config: revision compacted")
+	ErrConflict  = errors.New("config: revision conflict")
 )
+
+// conflict is the error of a CompareAndPut that lost: what was expected, what is.
+func conflict(key string, expected, actual int64) error {
+	if actual == 0 {
+		return fmt.Errorf("%w: %q does not exist, expected revision %d", ErrConflict, key, expected)
+	}
+	return fmt.Errorf("%w: %q is at revision %d, expected %d", ErrConflict, key, actual, expected)
+}
 
 func notFound(key string) error { return fmt.Errorf("%w: %q", ErrNotFound, key) }
 

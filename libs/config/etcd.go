@@ -72,6 +72,30 @@ func (e *Etcd) Put(ctx context.Context, key string, value []byte) (int64, error)
 	return resp.Header.Revision, nil
 }
 
+// CompareAndPut implements Store, as an etcd transaction on the key's
+// modification revision (its creation revision, 0, for a key that must not exist).
+func (e *Etcd) CompareAndPut(ctx context.Context, key string, value []byte, expected int64) (int64, error) {
+	if key == "" {
+		return 0, fmt.Errorf("config: empty key")
+	}
+	cmp := clientv3.Compare(clientv3.ModRevision(key), "=", expected)
+	if expected == 0 {
+		cmp = clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
+	}
+	resp, err := e.client.Txn(ctx).If(cmp).Then(clientv3.OpPut(key, string(value))).Else(clientv3.OpGet(key)).Commit()
+	if err != nil {
+		return 0, fmt.Errorf("config: etcd compare-and-put %q: %w", key, err)
+	}
+	if !resp.Succeeded {
+		var actual int64
+		if kvs := resp.Responses[0].GetResponseRange().GetKvs(); len(kvs) > 0 {
+			actual = kvs[0].GetModRevision()
+		}
+		return 0, conflict(key, expected, actual)
+	}
+	return resp.Header.Revision, nil
+}
+
 // Delete implements Store.
 func (e *Etcd) Delete(ctx context.Context, key string) (int64, error) {
 	resp, err := e.client.Delete(ctx, key)

@@ -52,6 +52,27 @@ func (f *File) Put(ctx context.Context, key string, value []byte) (int64, error)
 	return f.Memory.Put(ctx, key, value)
 }
 
+// CompareAndPut implements Store. Writers of a File take turns, so the check
+// and the write are one step.
+func (f *File) CompareAndPut(ctx context.Context, key string, value []byte, expected int64) (int64, error) {
+	if key == "" {
+		return 0, fmt.Errorf("config: empty key")
+	}
+	f.write.Lock()
+	defer f.write.Unlock()
+	var actual int64
+	if kv, err := f.Memory.Get(ctx, key); err == nil {
+		actual = kv.Revision
+	}
+	if actual != expected {
+		return 0, conflict(key, expected, actual)
+	}
+	if err := f.save(KV{Key: key, Value: value}, false); err != nil {
+		return 0, err
+	}
+	return f.Memory.Put(ctx, key, value)
+}
+
 // Delete implements Store.
 func (f *File) Delete(ctx context.Context, key string) (int64, error) {
 	f.write.Lock()

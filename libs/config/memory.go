@@ -60,11 +60,29 @@ func (m *Memory) Put(_ context.Context, key string, value []byte) (int64, error)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.putLocked(key, value), nil
+}
+
+// CompareAndPut implements Store.
+func (m *Memory) CompareAndPut(_ context.Context, key string, value []byte, expected int64) (int64, error) {
+	if key == "" {
+		return 0, fmt.Errorf("config: empty key")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if actual := m.data[key].Revision; actual != expected {
+		return 0, conflict(key, expected, actual)
+	}
+	return m.putLocked(key, value), nil
+}
+
+// putLocked sets a key at the next revision; m.mu is held.
+func (m *Memory) putLocked(key string, value []byte) int64 {
 	m.rev++
 	kv := KV{Key: key, Value: append([]byte(nil), value...), Revision: m.rev}
 	m.data[key] = kv
 	m.publish(Event{Type: Put, KV: kv})
-	return m.rev, nil
+	return m.rev
 }
 
 // Delete implements Store.

@@ -70,7 +70,13 @@ func (s *server) Put(ctx context.Context, req *configv1.PutRequest) (*configv1.P
 	if n := len(req.GetValue()); n > MaxValueBytes {
 		return nil, status.Errorf(codes.InvalidArgument, "value of %q is %d bytes, over the limit of %d", req.GetKey(), n, MaxValueBytes)
 	}
-	rev, err := s.store.Put(ctx, req.GetKey(), req.GetValue())
+	var rev int64
+	var err error
+	if req.ExpectedRevision != nil {
+		rev, err = s.store.CompareAndPut(ctx, req.GetKey(), req.GetValue(), req.GetExpectedRevision())
+	} else {
+		rev, err = s.store.Put(ctx, req.GetKey(), req.GetValue())
+	}
 	if err != nil {
 		return nil, storeErrors.ToStatus(err)
 	}
@@ -163,6 +169,7 @@ func toEntry(kv config.KV) *configv1.Entry {
 var storeErrors = grpcerr.Mapper{Domain: "monoreel.config", Rules: []grpcerr.Rule{
 	{Err: config.ErrNotFound, Code: codes.NotFound, Reason: "KEY_NOT_FOUND"},
 	{Err: config.ErrCompacted, Code: codes.OutOfRange, Reason: "REVISION_COMPACTED"},
+	{Err: config.ErrConflict, Code: codes.Aborted, Reason: "REVISION_CONFLICT"},
 	{Err: errNotYourKey, Code: codes.PermissionDenied, Reason: "KEY_FOR_OPERATORS"},
 	{Err: errShadowWrite, Code: codes.FailedPrecondition, Reason: "SHADOW_WRITE_REFUSED"},
 }}

@@ -60,6 +60,15 @@ func (s *Store) Put(ctx context.Context, key string, value []byte) (int64, error
 	return resp.GetRevision(), nil
 }
 
+// CompareAndPut implements config.Store.
+func (s *Store) CompareAndPut(ctx context.Context, key string, value []byte, expected int64) (int64, error) {
+	resp, err := s.client.Put(ctx, &configv1.PutRequest{Key: key, Value: value, ExpectedRevision: &expected})
+	if err != nil {
+		return 0, storeErrors.FromStatus(err)
+	}
+	return resp.GetRevision(), nil
+}
+
 // Delete implements config.Store.
 func (s *Store) Delete(ctx context.Context, key string) (int64, error) {
 	resp, err := s.client.Delete(ctx, &configv1.DeleteRequest{Key: key})

@@ -6,8 +6,10 @@ package configtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,6 +132,61 @@ func Contract(t *testing.T, s config.Store) {
 	}
 	if e := Next(t, replay); e.KV.Revision != r6 {
 		t.Errorf("replay continues with %+v, want revision %d", e, r6)
+	}
+
+	compareAndPut(t, s)
+}
+
+// compareAndPut is the CompareAndPut part of the contract: create only if
+// absent, update only at the revision read, a loser changes nothing, and of
+// writers racing from one revision exactly one wins.
+func compareAndPut(t *testing.T, s config.Store) {
+	ctx := Ctx(t)
+	created, err := s.CompareAndPut(ctx, "lease/job-1", []byte("a"), 0)
+	if err != nil {
+		t.Fatalf("CompareAndPut of an absent key at 0: %v", err)
+	}
+	if _, err := s.CompareAndPut(ctx, "lease/job-1", []byte("b"), 0); !errors.Is(err, config.ErrConflict) {
+		t.Errorf("CompareAndPut at 0 of a key that exists = %v, want ErrConflict", err)
+	}
+	updated, err := s.CompareAndPut(ctx, "lease/job-1", []byte("c"), created)
+	if err != nil || updated <= created {
+		t.Fatalf("CompareAndPut at the key's revision = %d, %v", updated, err)
+	}
+	if _, err := s.CompareAndPut(ctx, "lease/job-1", []byte("d"), created); !errors.Is(err, config.ErrConflict) {
+		t.Errorf("CompareAndPut at a stale revision = %v, want ErrConflict", err)
+	}
+	if _, err := s.CompareAndPut(ctx, "lease/none", []byte("e"), updated); !errors.Is(err, config.ErrConflict) {
+		t.Errorf("CompareAndPut of an absent key at a revision = %v, want ErrConflict", err)
+	}
+	if kv, err := s.Get(ctx, "lease/job-1"); err != nil || string(kv.Value) != "c" || kv.Revision != updated {
+		t.Errorf("after the conflicts: %+v, %v; want c at %d", kv, err, updated)
+	}
+
+	const racers = 8
+	wins := make(chan int64, racers)
+	errs := make(chan error, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() {
+			rev, err := s.CompareAndPut(ctx, "lease/job-1", []byte(fmt.Sprint("racer ", i)), updated)
+			if err != nil {
+				errs <- err
+				return
+			}
+			wins <- rev
+		})
+	}
+	wg.Wait()
+	close(wins)
+	close(errs)
+	if len(wins) != 1 {
+		t.Errorf("%d of %d racers won from one revision, want exactly 1", len(wins), racers)
+	}
+	for err := range errs {
+		if !errors.Is(err, config.ErrConflict) {
+			t.Errorf("a losing racer: %v, want ErrConflict", err)
+		}
 	}
 }
 

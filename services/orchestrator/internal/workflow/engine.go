@@ -241,7 +241,7 @@ func (e *Engine) Get(ctx context.Context, videoID int64) (*Workflow, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decode(kv.Value)
+	return decode(kv)
 }
 
 // Resume takes over every running workflow whose lease has run out, or that
@@ -254,7 +254,7 @@ func (e *Engine) Resume(ctx context.Context) (int, error) {
 	}
 	taken := 0
 	for _, kv := range kvs {
-		w, err := decode(kv.Value)
+		w, err := decode(kv)
 		if err != nil {
 			e.opts.Log.Error("skipping a stored workflow", "key", kv.Key, "err", err)
 			continue
@@ -276,24 +276,15 @@ func (e *Engine) Resume(ctx context.Context) (int, error) {
 }
 
 // claimLocked takes w's lease and starts it, unless another instance took it
-// first. The store has no compare-and-set: the claim is written, then read back
-// after a moment, and the last writer wins.
+// first: the claim is written only if the workflow is still at the revision w
+// was read at (config.Store.CompareAndPut), so of instances racing for it
+// exactly one wins.
 func (e *Engine) claimLocked(ctx context.Context, w *Workflow) error {
 	previous := w.Owner
 	r := e.newRun(w)
 	r.resumed = true
 	if err := r.save(ctx); err != nil {
 		return err
-	}
-	if err := sleep(ctx, e.opts.Poll); err != nil {
-		return err
-	}
-	stored, err := e.Get(ctx, w.VideoID)
-	if err != nil {
-		return err
-	}
-	if stored.Owner != e.opts.Instance {
-		return fmt.Errorf("taken by %s", stored.Owner)
 	}
 	e.opts.Log.Info("took over a workflow", "video_id", w.VideoID, "from", previous)
 	e.startLocked(r)

@@ -517,3 +517,55 @@ func BenchmarkWorkflow(b *testing.B) {
 		<-done
 	}
 }
+
+// TestRacingInstancesTakeAnOrphanOnce: two instances find the same orphaned
+// workflow at once, 100 times over: exactly one takes it over each time (the
+// store's compare-and-put decides), and the transcode service sees exactly one
+// job per video.
+func TestRacingInstancesTakeAnOrphanOnce(t *testing.T) {
+	f := newFixture(t)
+	var submits sync.Map // video id -> *atomic.Int32
+	f.transcode.EXPECT().Submit(gomock.Any(), gomock.Any()).AnyTimes().DoAndReturn(
+		func(_ context.Context, req *transcodev1.SubmitRequest, _ ...any) (*transcodev1.SubmitResponse, error) {
+			n, _ := submits.LoadOrStore(req.GetVideoId().GetValue(), new(atomic.Int32))
+			n.(*atomic.Int32).Add(1)
+			return &transcodev1.SubmitResponse{Job: &transcodev1.Job{Id: "j1", State: transcodev1.JobState_JOB_STATE_QUEUED}}, nil
+		})
+	f.transcode.EXPECT().Get(gomock.Any(), gomock.Any()).AnyTimes().Return(&transcodev1.GetResponse{Job: &transcodev1.Job{
+		Id: "j1", State: transcodev1.JobState_JOB_STATE_DONE, MasterPlaylist: "/out/m.m3u8", Outputs: outputs}}, nil)
+	f.aitag.EXPECT().Tag(gomock.Any(), gomock.Any()).AnyTimes().Return(&aitagv1.TagResponse{}, nil)
+	f.cdnpush.EXPECT().Warm(gomock.Any(), gomock.Any()).AnyTimes().Return(&cdnpushv1.WarmResponse{JobId: "w1"}, nil)
+	f.cdnpush.EXPECT().Status(gomock.Any(), gomock.Any()).AnyTimes().Return(&cdnpushv1.StatusResponse{State: cdnpushv1.JobState_JOB_STATE_DONE}, nil)
+	// Long leases and no Follow: only the Resume calls below take anything.
+	a := f.engine("a", func(o *Options) { o.Lease = time.Hour })
+	b := f.engine("b", func(o *Options) { o.Lease = time.Hour })
+
+	for id := int64(1); id <= 100; id++ {
+		w := newWorkflow(id, f.source, "", "", time.Now())
+		w.Stages[0].State = Done
+		w.Owner, w.LeaseUntil = "dead", time.Now().Add(-time.Second)
+		data, _ := json.Marshal(w)
+		if _, err := f.store.Put(context.Background(), "state/orchestrator/workflows/"+strconv.FormatInt(id, 10), data); err != nil {
+			t.Fatal(err)
+		}
+		var taken [2]int
+		var wg sync.WaitGroup
+		for i, e := range []*Engine{a, b} {
+			wg.Go(func() { taken[i], _ = e.Resume(context.Background()) })
+		}
+		wg.Wait()
+		if taken[0]+taken[1] != 1 {
+			t.Fatalf("video %d: a took %d, b took %d: want exactly one taker", id, taken[0], taken[1])
+		}
+		winner := map[bool]*Engine{true: a, false: b}[taken[0] == 1]
+		if done := wait(t, winner, id); done.State != Done {
+			t.Fatalf("video %d: %+v", id, done)
+		}
+	}
+	submits.Range(func(id, n any) bool {
+		if got := n.(*atomic.Int32).Load(); got != 1 {
+			t.Errorf("video %d: %d transcode jobs, want 1", id, got)
+		}
+		return true
+	})
+}

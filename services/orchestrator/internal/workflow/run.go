@@ -20,6 +20,7 @@ import (
 
 	"github.com/monoreel/monoreel/libs/breaker"
 	"github.com/monoreel/monoreel/libs/coloring"
+	"github.com/monoreel/monoreel/libs/config"
 	"github.com/monoreel/monoreel/libs/tracing"
 )
 
@@ -32,6 +33,9 @@ type run struct {
 
 	mu sync.Mutex // guards w: the stages' goroutine and the lease renewal both save
 	w  *Workflow
+	// saving makes a save one step, from the copy to the new revision: two
+	// saves of this run must not race each other into a revision conflict.
+	saving sync.Mutex
 }
 
 func (e *Engine) newRun(w *Workflow) *run {
@@ -58,6 +62,8 @@ func (r *run) save(ctx context.Context) error {
 }
 
 func (r *run) saveLease(ctx context.Context, until time.Time) error {
+	r.saving.Lock()
+	defer r.saving.Unlock()
 	r.mu.Lock()
 	r.w.Owner, r.w.LeaseUntil = r.e.opts.Instance, until
 	data, err := json.Marshal(r.w)
@@ -66,9 +72,16 @@ func (r *run) saveLease(ctx context.Context, until time.Time) error {
 	if err != nil {
 		return err
 	}
-	if _, err := r.e.opts.Store.Put(ctx, r.e.key(snapshot.Shadow, snapshot.VideoID), data); err != nil {
+	rev, err := r.e.opts.Store.CompareAndPut(ctx, r.e.key(snapshot.Shadow, snapshot.VideoID), data, snapshot.rev)
+	if errors.Is(err, config.ErrConflict) {
+		return fmt.Errorf("%w: video %d's workflow was written by another instance since this one read it", ErrLost, snapshot.VideoID)
+	}
+	if err != nil {
 		return fmt.Errorf("saving workflow of video %d: %w", snapshot.VideoID, err)
 	}
+	r.mu.Lock()
+	r.w.rev = rev
+	r.mu.Unlock()
 	if r.e.changed != nil {
 		r.e.changed(snapshot)
 	}
@@ -133,6 +146,10 @@ func (r *run) execute() {
 			err = r.stage(stageCtx, i, name)
 		}
 		endSpan(stageSpan, err)
+		if errors.Is(err, ErrLost) {
+			log.Warn("another instance has the workflow; stopping", "stage", name, "err", err)
+			return
+		}
 		if r.e.ctx.Err() != nil || (ctx.Err() != nil && err != nil && !r.stillMine()) {
 			r.release(log)
 			return
@@ -194,7 +211,11 @@ func (r *run) renew(ctx context.Context, cancel context.CancelFunc) {
 			cancel()
 			return
 		}
-		if err := r.save(ctx); err != nil && ctx.Err() == nil {
+		if err := r.save(ctx); errors.Is(err, ErrLost) {
+			r.e.opts.Log.Warn("another instance took the workflow over; stopping", "video_id", r.w.VideoID, "err", err)
+			cancel()
+			return
+		} else if err != nil && ctx.Err() == nil {
 			r.e.opts.Log.Warn("renewing a workflow's lease", "video_id", r.w.VideoID, "err", err)
 		}
 	}
@@ -266,3 +287,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// ErrLost is a run that found another instance had written its workflow: it
+// stops, and leaves the workflow to that one.
+var ErrLost = errors.New("workflow taken by another instance")

@@ -16,6 +16,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/monoreel/monoreel/libs/config"
 )
 
 // State is where a workflow or a stage stands.
@@ -98,6 +100,11 @@ type Workflow struct {
 	// Who runs it: the instance holding the lease, until LeaseUntil.
 	Owner      string    `json:"owner,omitempty"`
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
+
+	// rev is the store revision this copy was read or written at: the next
+	// write must find it still there (config.Store.CompareAndPut), so two
+	// instances can never both run, or both take over, one workflow.
+	rev int64
 }
 
 func newWorkflow(videoID int64, source, title, description string, now time.Time) *Workflow {
@@ -109,9 +116,9 @@ func newWorkflow(videoID int64, source, title, description string, now time.Time
 }
 
 // decode reads a stored workflow, refusing one that is not whole.
-func decode(data []byte) (*Workflow, error) {
-	var w Workflow
-	if err := json.Unmarshal(data, &w); err != nil {
+func decode(kv config.KV) (*Workflow, error) {
+	w := Workflow{rev: kv.Revision}
+	if err := json.Unmarshal(kv.Value, &w); err != nil {
 		return nil, fmt.Errorf("stored workflow: %w", err)
 	}
 	if w.VideoID <= 0 || len(w.Stages) != len(Stages) {
