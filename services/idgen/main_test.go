@@ -8,7 +8,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/monoreel/monoreel/libs/config/configtest"
+	"github.com/monoreel/monoreel/libs/grpcerr"
 	"github.com/monoreel/monoreel/libs/snowflake"
 	"github.com/monoreel/monoreel/libs/testproc"
 	"github.com/monoreel/monoreel/libs/testutil"
@@ -92,5 +96,67 @@ func BenchmarkNextIDSecurity(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// workerOf calls NextID on svc and returns the worker id that issued it.
+func workerOf(t *testing.T, svc *testproc.Service) int32 {
+	t.Helper()
+	resp, err := idgenv1.NewIDGenServiceClient(svc.Conn).NextID(context.Background(), &idgenv1.NextIDRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.GetWorkerId()
+}
+
+// TestWorkerIDsLeasedFromEtcd: the real binaries on a real etcd. Two live
+// instances get different worker ids; one killed (SIGKILL) gives its id back
+// when its lease runs out, and the next instance takes it.
+func TestWorkerIDsLeasedFromEtcd(t *testing.T) {
+	etcd := configtest.StartEtcd(t)
+	args := []string{"-etcd_endpoints=" + etcd, "-worker_lease_ttl=2s"}
+	bin := testproc.Runfile(t, "IDGEN_BINARY")
+	a := testproc.StartService(t, bin, args...)
+	b := testproc.StartService(t, bin, args...)
+	wa, wb := workerOf(t, a), workerOf(t, b)
+	if wa == wb {
+		t.Fatalf("two live instances both issue as worker %d", wa)
+	}
+	a.Stop()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c := testproc.StartService(t, bin, args...)
+		if w := workerOf(t, c); w == wa {
+			break
+		} else if w == wb {
+			t.Fatalf("a third instance issues as live worker %d", w)
+		}
+		c.Stop()
+		if time.Now().After(deadline) {
+			t.Fatalf("worker %d, whose instance was killed, never came free", wa)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// TestLostLeaseStopsIssuing: an instance cut off from etcd (etcd stopped)
+// refuses to issue, with a reason, before its lease could have expired and its
+// worker id gone to another instance.
+func TestLostLeaseStopsIssuing(t *testing.T) {
+	etcd, proc := configtest.StartEtcdProcess(t)
+	svc := testproc.StartService(t, testproc.Runfile(t, "IDGEN_BINARY"), "-etcd_endpoints="+etcd, "-worker_lease_ttl=2s")
+	workerOf(t, svc)
+	proc.Stop()
+	client := idgenv1.NewIDGenServiceClient(svc.Conn)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := client.NextID(context.Background(), &idgenv1.NextIDRequest{})
+		if status.Code(err) == codes.Unavailable && grpcerr.Reason(err) == "WORKER_LEASE_LOST" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still issuing (%v) long after its etcd stopped", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -21,9 +21,17 @@ import (
 // the test ends, and returns its client address.
 func StartEtcd(t testing.TB) string {
 	t.Helper()
+	addr, _ := StartEtcdProcess(t)
+	return addr
+}
+
+// StartEtcdProcess is StartEtcd, also returning the process: for tests that
+// cut a service off from etcd by stopping it.
+func StartEtcdProcess(t testing.TB) (string, *testproc.Process) {
+	t.Helper()
 	bin := testproc.Binary(t, "etcd", "etcd-server")
 	client, peer := testproc.FreeAddr(t), testproc.FreeAddr(t)
-	testproc.Start(t, bin, []string{
+	p := testproc.Start(t, bin, []string{
 		"--name=test", "--data-dir=" + filepath.Join(t.TempDir(), "etcd"),
 		"--listen-client-urls=http://" + client, "--advertise-client-urls=http://" + client,
 		"--listen-peer-urls=http://" + peer, "--initial-advertise-peer-urls=http://" + peer,
@@ -39,7 +47,7 @@ func StartEtcd(t testing.TB) string {
 		_, _, err = store.List(ctx, "readiness-probe")
 		return err
 	})
-	return client
+	return client, p
 }
 
 // Etcd returns a store on a real etcd started for the test.

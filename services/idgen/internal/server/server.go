@@ -8,6 +8,7 @@ import (
 	"github.com/monoreel/monoreel/libs/grpcerr"
 	"github.com/monoreel/monoreel/libs/snowflake"
 	idgenv1 "github.com/monoreel/monoreel/proto/idgen/v1"
+	"github.com/monoreel/monoreel/services/idgen/internal/workerlease"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -21,15 +22,24 @@ type Server struct {
 	idgenv1.UnimplementedIDGenServiceServer
 	gen   *snowflake.Generator
 	epoch time.Time
+	may   func() error
 }
 
-// New returns a Server issuing IDs from gen, whose IDs count from epoch.
-func New(gen *snowflake.Generator, epoch time.Time) *Server {
-	return &Server{gen: gen, epoch: epoch}
+// New returns a Server issuing IDs from gen, whose IDs count from epoch, while
+// may (if set) returns nil: the worker id is still this instance's
+// (workerlease.Lease.Check).
+func New(gen *snowflake.Generator, epoch time.Time, may func() error) *Server {
+	if may == nil {
+		may = func() error { return nil }
+	}
+	return &Server{gen: gen, epoch: epoch, may: may}
 }
 
 // NextID returns one new ID.
 func (s *Server) NextID(_ context.Context, _ *idgenv1.NextIDRequest) (*idgenv1.NextIDResponse, error) {
+	if err := s.may(); err != nil {
+		return nil, genErrors.ToStatus(err)
+	}
 	id, err := s.gen.Next()
 	if err != nil {
 		return nil, genErrors.ToStatus(err)
@@ -47,6 +57,9 @@ func (s *Server) NextIDs(_ context.Context, req *idgenv1.NextIDsRequest) (*idgen
 	if req.GetCount() < 1 || req.GetCount() > MaxBatch {
 		return nil, status.Errorf(codes.InvalidArgument, "count %d outside 1..%d", req.GetCount(), MaxBatch)
 	}
+	if err := s.may(); err != nil {
+		return nil, genErrors.ToStatus(err)
+	}
 	ids, err := s.gen.NextN(make([]int64, 0, req.GetCount()), int(req.GetCount()))
 	if err != nil {
 		// The IDs issued before the error are never reissued; dropping them is safe.
@@ -60,4 +73,5 @@ func (s *Server) NextIDs(_ context.Context, req *idgenv1.NextIDsRequest) (*idgen
 var genErrors = grpcerr.Mapper{Domain: "monoreel.idgen", Rules: []grpcerr.Rule{
 	{Err: snowflake.ErrClockMovedBackwards, Code: codes.Unavailable, Reason: "CLOCK_MOVED_BACKWARDS"},
 	{Err: snowflake.ErrTimestampOutOfRange, Code: codes.FailedPrecondition, Reason: "TIMESTAMP_OUT_OF_RANGE"},
+	{Err: workerlease.ErrLost, Code: codes.Unavailable, Reason: "WORKER_LEASE_LOST"},
 }}

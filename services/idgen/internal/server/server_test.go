@@ -27,7 +27,7 @@ func startServerWith(t *testing.T, cfg snowflake.Config) idgenv1.IDGenServiceCli
 		t.Fatal(err)
 	}
 	conn := testproc.ServeGRPC(t, func(srv *grpc.Server) {
-		idgenv1.RegisterIDGenServiceServer(srv, New(gen, snowflake.DefaultEpoch))
+		idgenv1.RegisterIDGenServiceServer(srv, New(gen, snowflake.DefaultEpoch, nil))
 	})
 	return idgenv1.NewIDGenServiceClient(conn)
 }
