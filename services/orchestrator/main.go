@@ -102,7 +102,7 @@ type settings struct {
 	transcodeAddr, aitagAddr, cdnpushAddr           string
 	videosDir, edges, instance, prefix, rulesPrefix string
 	shadowVideosDir                                 string
-	lease, callTimeout                              time.Duration
+	lease, callTimeout, retention                   time.Duration
 	deadlines                                       map[string]*time.Duration
 }
 
@@ -121,6 +121,7 @@ func addFlags(flags *flag.FlagSet) *settings {
 	flags.StringVar(&s.edges, "edges", "", "comma-separated edge base URLs to warm; empty: cdnpush's own")
 	flags.StringVar(&s.instance, "instance", "", "this instance's name, unique among instances sharing the store (default: host name and -listen)")
 	flags.DurationVar(&s.lease, "lease", 30*time.Second, "how long a silent instance keeps its workflows before another takes them over")
+	flags.DurationVar(&s.retention, "retention", 7*24*time.Hour, "how long a finished workflow is kept, then removed")
 	flags.StringVar(&s.prefix, "workflow_prefix", "state/orchestrator/workflows/", "store keys of the workflows")
 	flags.StringVar(&s.rulesPrefix, "breaker_prefix", "orchestrator/breaker/", "config keys of the downstreams' breaker rules (<prefix>transcode, aitag, cdnpush)")
 	flags.DurationVar(&s.callTimeout, "call_timeout", 10*time.Second, "per downstream call")
@@ -180,7 +181,7 @@ func (s *settings) dialDownstreams(svc *service.Service) (workflow.Clients, func
 
 func (s *settings) engineOptions(store config.Store, log *slog.Logger, reg prometheus.Registerer) workflow.Options {
 	opts := workflow.Options{
-		Store: store, Prefix: s.prefix, Instance: s.instance, Lease: s.lease, CallTimeout: s.callTimeout,
+		Store: store, Prefix: s.prefix, Instance: s.instance, Lease: s.lease, Retention: s.retention, CallTimeout: s.callTimeout,
 		VideosDir: s.videosDir, ShadowVideosDir: s.shadowVideosDir, Log: log, Registerer: reg, Deadlines: map[string]time.Duration{},
 	}
 	for stage, d := range s.deadlines {

@@ -46,6 +46,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	queue := flags.Int("queue", 100, "jobs that may wait")
 	timeout := flags.Duration("timeout", 30*time.Minute, "longest ffmpeg run per rendition")
 	segment := flags.Int("segment_seconds", 4, "HLS segment duration")
+	retention := flags.Duration("retention", 24*time.Hour, "how long a finished job is kept for Get and List, then forgotten (its outputs stay)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -74,6 +75,18 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	// over production's.
 	shadow := jobs.New(hls, filepath.Join(out, "shadow"), 1, *queue)
 	defer shadow.Stop()
+	go func() {
+		for t := time.NewTicker(min(*retention, time.Minute)); ; {
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case now := <-t.C:
+				m.Prune(now.Add(-*retention))
+				shadow.Prune(now.Add(-*retention))
+			}
+		}
+	}()
 	svc.Log.Info("transcoding", "ffmpeg", bin, "out_dir", out, "workers", *workers)
 	transcodev1.RegisterTranscodeServiceServer(svc.Server, server.New(m, shadow, defaultLadder))
 	return svc.Run(ctx, ready)

@@ -40,6 +40,9 @@ type Options struct {
 	// How long a workflow stays with an instance that stopped renewing its lease
 	// (30s); renewed every Lease/3.
 	Lease time.Duration
+	// Retention is how long a finished (done or failed) workflow is kept after
+	// it ended (7 days); Follow removes older ones.
+	Retention time.Duration
 	// Per stage, the longest it may run (DefaultDeadlines). A stage resumed after a
 	// restart gets its whole deadline again.
 	Deadlines   map[string]time.Duration
@@ -102,6 +105,7 @@ func New(clients Clients, opts Options) (*Engine, error) {
 	}
 	opts.Prefix = cmp.Or(opts.Prefix, "state/orchestrator/workflows/")
 	opts.Lease = cmp.Or(opts.Lease, 30*time.Second)
+	opts.Retention = cmp.Or(opts.Retention, 7*24*time.Hour)
 	opts.CallTimeout = cmp.Or(opts.CallTimeout, 10*time.Second)
 	opts.Attempts = cmp.Or(opts.Attempts, 5)
 	opts.BaseBackoff = cmp.Or(opts.BaseBackoff, 200*time.Millisecond)
@@ -291,6 +295,28 @@ func (e *Engine) claimLocked(ctx context.Context, w *Workflow) error {
 	return nil
 }
 
+// Prune removes the workflows that ended more than Options.Retention ago, and
+// returns how many.
+func (e *Engine) Prune(ctx context.Context) (int, error) {
+	kvs, _, err := e.opts.Store.List(ctx, e.opts.Prefix)
+	if err != nil {
+		return 0, fmt.Errorf("listing workflows: %w", err)
+	}
+	cutoff := e.opts.Now().Add(-e.opts.Retention)
+	removed := 0
+	for _, kv := range kvs {
+		w, err := decode(kv)
+		if err != nil || w.State == Running || w.Finished.IsZero() || !w.Finished.Before(cutoff) {
+			continue
+		}
+		if _, err := e.opts.Store.Delete(ctx, kv.Key); err != nil && !errors.Is(err, config.ErrNotFound) {
+			return removed, fmt.Errorf("removing %s: %w", kv.Key, err)
+		}
+		removed++
+	}
+	return removed, nil
+}
+
 // Follow resumes orphaned workflows every Lease/2 until ctx ends.
 func (e *Engine) Follow(ctx context.Context) {
 	t := time.NewTicker(e.opts.Lease / 2)
@@ -298,6 +324,9 @@ func (e *Engine) Follow(ctx context.Context) {
 	for {
 		if _, err := e.Resume(ctx); err != nil && ctx.Err() == nil {
 			e.opts.Log.Warn("looking for workflows to take over", "err", err)
+		}
+		if _, err := e.Prune(ctx); err != nil && ctx.Err() == nil {
+			e.opts.Log.Warn("removing workflows past their retention", "err", err)
 		}
 		select {
 		case <-ctx.Done():

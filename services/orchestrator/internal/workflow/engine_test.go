@@ -569,3 +569,31 @@ func TestRacingInstancesTakeAnOrphanOnce(t *testing.T) {
 		return true
 	})
 }
+
+// TestPruneRemovesOnlyOldFinishedWorkflows: a workflow that ended more than
+// the retention ago is removed; a recent one and a running one are kept.
+func TestPruneRemovesOnlyOldFinishedWorkflows(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	put := func(id int64, state State, finished time.Time) {
+		w := newWorkflow(id, f.source, "", "", now.Add(-30*24*time.Hour))
+		w.State, w.Finished = state, finished
+		data, _ := json.Marshal(w)
+		if _, err := f.store.Put(context.Background(), "state/orchestrator/workflows/"+strconv.FormatInt(id, 10), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(1, Done, now.Add(-8*24*time.Hour))
+	put(2, Failed, now.Add(-8*24*time.Hour))
+	put(3, Done, now.Add(-time.Hour))
+	put(4, Running, time.Time{})
+	e := f.engine("a", func(o *Options) { o.Retention = 7 * 24 * time.Hour; o.Lease = time.Hour })
+	if n, err := e.Prune(context.Background()); n != 2 || err != nil {
+		t.Fatalf("Prune = %d, %v; want the 2 old finished workflows", n, err)
+	}
+	for id, kept := range map[int64]bool{1: false, 2: false, 3: true, 4: true} {
+		if _, err := e.Get(context.Background(), id); (err == nil) != kept {
+			t.Errorf("workflow %d: Get = %v, want kept %v", id, err, kept)
+		}
+	}
+}

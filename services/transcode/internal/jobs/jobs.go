@@ -167,6 +167,21 @@ func (m *Manager) List() []Job {
 	return out
 }
 
+// Prune forgets the jobs that finished before cutoff (their outputs stay), and
+// returns how many: a job is kept for a retention period, not for ever.
+func (m *Manager) Prune(cutoff time.Time) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id, j := range m.jobs {
+		if j.State.Final() && j.Finished.Before(cutoff) {
+			delete(m.jobs, id)
+			n++
+		}
+	}
+	return n
+}
+
 // Cancel stops a job. Cancelling a finished job changes nothing.
 func (m *Manager) Cancel(id string) (Job, error) {
 	m.mu.Lock()

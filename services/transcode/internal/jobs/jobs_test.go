@@ -113,6 +113,17 @@ func TestBrokenInputFailsWithFFmpegsWords(t *testing.T) {
 	if j := wait(t, m, missing.ID); j.State != Failed || !strings.Contains(j.Err, "source:") {
 		t.Errorf("missing source: %+v", j)
 	}
+
+	// Past their retention, finished jobs are forgotten.
+	if n := m.Prune(j.Finished); n != 0 {
+		t.Errorf("Prune before the jobs finished removed %d", n)
+	}
+	if n := m.Prune(time.Now().Add(time.Second)); n != 2 || len(m.List()) != 0 {
+		t.Errorf("Prune after both finished removed %d, left %v", n, m.List())
+	}
+	if _, err := m.Get(j.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get of a pruned job: %v, want ErrNotFound", err)
+	}
 }
 
 func TestSubmitValidation(t *testing.T) {
