@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/propagation"
@@ -111,9 +112,16 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 }
 
 // ServerOption makes a span of every call a gRPC server serves, continuing
-// the caller's trace.
-func ServerOption() grpc.ServerOption { return grpc.StatsHandler(otelgrpc.NewServerHandler()) }
+// the caller's trace. Health checks make none: probes every second would bury
+// the traces people look for.
+func ServerOption() grpc.ServerOption {
+	return grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithFilter(notHealth)))
+}
 
-// DialOption makes a span of every call a client makes, and passes its
-// context on in the call's metadata (traceparent).
-func DialOption() grpc.DialOption { return grpc.WithStatsHandler(otelgrpc.NewClientHandler()) }
+// DialOption makes a span of every call a client makes (health checks aside),
+// and passes its context on in the call's metadata (traceparent).
+func DialOption() grpc.DialOption {
+	return grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithFilter(notHealth)))
+}
+
+var notHealth = filters.Not(filters.HealthCheck())

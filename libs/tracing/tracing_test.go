@@ -3,6 +3,7 @@ package tracing
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"os/exec"
 	"strings"
@@ -16,6 +17,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 )
 
 // recorder makes spans sampled by s and keeps them in memory.
@@ -58,7 +61,8 @@ func TestRatioChangesWhileRunning(t *testing.T) {
 }
 
 // TestContextCrossesAGRPCHop: a client span's context reaches a real server
-// over loopback in traceparent, and the server's span is its child.
+// over loopback in traceparent, and the server's span is its child; health
+// checks make no span.
 func TestContextCrossesAGRPCHop(t *testing.T) {
 	rec := recorder(t, NewRatioSampler(1))
 	SetPropagator()
@@ -68,6 +72,7 @@ func TestContextCrossesAGRPCHop(t *testing.T) {
 	}
 	srv := grpc.NewServer(ServerOption())
 	healthpb.RegisterHealthServer(srv, health.NewServer())
+	reflection.Register(srv)
 	go srv.Serve(lis)
 	defer srv.Stop()
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()), DialOption())
@@ -78,6 +83,21 @@ func TestContextCrossesAGRPCHop(t *testing.T) {
 	ctx, root := otel.Tracer("test").Start(context.Background(), "root")
 	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
 		t.Fatal(err)
+	}
+	// A call of another service: reflection's list of services.
+	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	stream.CloseSend()
+	if _, err := stream.Recv(); err != io.EOF {
+		t.Fatalf("the end of the reflection stream: %v", err)
 	}
 	root.End()
 	srv.GracefulStop() // the server span ends with the call's stats
@@ -90,8 +110,8 @@ func TestContextCrossesAGRPCHop(t *testing.T) {
 			server = s
 		}
 	}
-	if client == nil || server == nil {
-		t.Fatalf("spans %v: want a client and a server span", rec.Ended())
+	if client == nil || server == nil || len(rec.Ended()) != 3 {
+		t.Fatalf("spans %v: want the root, a client and a server span (none of the health check)", rec.Ended())
 	}
 	if server.Parent().SpanID() != client.SpanContext().SpanID() || server.SpanContext().TraceID() != root.SpanContext().TraceID() {
 		t.Errorf("the server span's parent is %v, want the client span %v in the root's trace", server.Parent(), client.SpanContext())

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/monoreel/monoreel/libs/auth"
@@ -39,7 +41,13 @@ type chatter struct {
 // plain one), and checks the room knows them with wantTier.
 func joinRoom(t testing.TB, conn grpc.ClientConnInterface, room string, token auth.Token, join *danmakuv1.Join, wantTier danmakuv1.Tier) *chatter {
 	t.Helper()
-	stream, err := danmakuv1.NewDanmakuServiceClient(conn).Chat(configtest.Ctx(t), grpc.PerRPCCredentials(token))
+	return joinRoomIn(configtest.Ctx(t), t, conn, room, token, join, wantTier)
+}
+
+// joinRoomIn is joinRoom with the call's context (its colour, say).
+func joinRoomIn(ctx context.Context, t testing.TB, conn grpc.ClientConnInterface, room string, token auth.Token, join *danmakuv1.Join, wantTier danmakuv1.Tier) *chatter {
+	t.Helper()
+	stream, err := danmakuv1.NewDanmakuServiceClient(conn).Chat(ctx, grpc.PerRPCCredentials(token))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,4 +288,35 @@ func TestSamplingFollowsTheConfigCenter(t *testing.T) {
 	waitForLog(t, danmaku, `msg="trace sample ratio changed" service=danmaku ratio=0.25`)
 	configtest.MustPut(t, store, "tracing/sample_ratio", "2")
 	waitForLog(t, danmaku, "keeping the trace sample ratio")
+}
+
+// TestShadowCommentsStayInShadowRooms: a shadow chat (x-shadow) in a room never
+// reaches the room's real viewers; a real comment does.
+func TestShadowCommentsStayInShadowRooms(t *testing.T) {
+	danmaku := testproc.StartService(t, testproc.Runfile(t, "DANMAKU_BINARY"))
+	conn := userConn(t, danmaku)
+	viewer := joinRoom(t, conn, "live", token(t, "viewer", auth.TierNormal), nil, danmakuv1.Tier_TIER_NORMAL)
+	shadow := metadata.AppendToOutgoingContext(configtest.Ctx(t), "x-shadow", "true")
+	ghost := joinRoomIn(shadow, t, conn, "live", token(t, "ghost", auth.TierVIP), nil, danmakuv1.Tier_TIER_VIP)
+	if a := ghost.say("1", "shadow comment"); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED {
+		t.Fatalf("shadow comment: %v", a)
+	}
+	poster := joinRoom(t, conn, "live", token(t, "poster", auth.TierVIP), nil, danmakuv1.Tier_TIER_VIP)
+	if a := poster.say("2", "real comment"); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED {
+		t.Fatalf("real comment: %v", a)
+	}
+	// The viewer's first comment must be the real one: the shadow one, posted
+	// before it, never came.
+	for {
+		resp, err := viewer.stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rc := resp.GetComment(); rc != nil {
+			if rc.GetText() != "real comment" {
+				t.Fatalf("a real viewer received %q from %s", rc.GetText(), rc.GetUserId())
+			}
+			return
+		}
+	}
 }

@@ -22,7 +22,7 @@ func (t traceReport) summary(st *stack, id string) string {
 	if st.jaeger == nil || t.spans == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" (%d spans from %s; %d ffmpeg runs)\n    %s", t.spans, strings.Join(t.services, ", "), t.ffmpeg, st.jaeger.TraceURL(id))
+	return fmt.Sprintf(" (%d spans from %s; %d ffmpeg runs)\n    %s (API: %s)", t.spans, strings.Join(t.services, ", "), t.ffmpeg, st.jaeger.TraceURL(id), st.jaeger.TraceAPIURL(id))
 }
 
 // tracedServices must each have spans in the publish trace.

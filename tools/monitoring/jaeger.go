@@ -88,8 +88,13 @@ func LaunchJaeger(bin, dir string) (*Jaeger, error) {
 	return j, nil
 }
 
-// TraceURL is where the UI shows trace id.
+// TraceURL is where the UI shows trace id. (A Jaeger built from its Go module
+// serves a placeholder page there: upstream builds the UI's assets with npm,
+// apart from the module. TraceAPIURL works.)
 func (j *Jaeger) TraceURL(id string) string { return j.Query + "/trace/" + id }
+
+// TraceAPIURL is where the query API returns trace id, as JSON.
+func (j *Jaeger) TraceAPIURL(id string) string { return j.Query + "/api/traces/" + id }
 
 // Span is a span as Jaeger's query API returns it.
 type Span struct {

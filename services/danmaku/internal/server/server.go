@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/monoreel/monoreel/libs/auth"
+	"github.com/monoreel/monoreel/libs/coloring"
 	"github.com/monoreel/monoreel/libs/idpool"
 	"github.com/monoreel/monoreel/libs/ratelimit"
 	danmakuv1 "github.com/monoreel/monoreel/proto/danmaku/v1"
@@ -98,12 +99,19 @@ func (s *Server) Chat(stream danmakuv1.DanmakuService_ChatServer) error {
 	if !ok {
 		return status.Errorf(codes.PermissionDenied, "user %s has tier %q, which danmaku does not know", userID, tierName)
 	}
-	r, sub := s.hub.Join(join.GetRoomId())
+	// Shadow traffic (libs/coloring) chats in rooms of its own, with its own
+	// limits: a shadow comment never reaches a real viewer, nor uses a real
+	// user's budget.
+	room, user := join.GetRoomId(), userID
+	if coloring.IsShadow(stream.Context()) {
+		room, user = "shadow/"+room, "shadow/"+userID
+	}
+	r, sub := s.hub.Join(room)
 	defer s.hub.Leave(r, sub)
 	ctx, cancel := context.WithCancel(stream.Context())
 	// Queued comments still waiting for a token are dropped when the chat ends.
 	defer cancel()
-	c := &chat{s: s, roomID: join.GetRoomId(), userID: userID, tier: tier.api, room: r, user: s.flow.Acquire(userID, tier.limiter),
+	c := &chat{s: s, roomID: join.GetRoomId(), userID: userID, tier: tier.api, room: r, user: s.flow.Acquire(user, tier.limiter),
 		out: make(chan *danmakuv1.ChatResponse, 64), ctx: ctx}
 	defer c.user.Release()
 
