@@ -39,7 +39,7 @@ func startPlatform(t *testing.T) *platform {
 	edgeServer := httptest.NewServer(edge)
 	t.Cleanup(edgeServer.Close)
 	return &platform{
-		transcode: testproc.StartService(t, testproc.Runfile(t, "TRANSCODE_BINARY"), "-out_dir="+hls, "-segment_seconds=1"),
+		transcode: testproc.StartService(t, testproc.Runfile(t, "TRANSCODE_BINARY"), "-out_dir="+hls, "-jobs_file="+filepath.Join(t.TempDir(), "jobs.json"), "-segment_seconds=1"),
 		aitag:     testproc.StartService(t, testproc.Runfile(t, "AITAG_BINARY")),
 		cdnpush:   testproc.StartService(t, testproc.Runfile(t, "CDNPUSH_BINARY"), "-edges="+edgeServer.URL),
 		edge:      edge,

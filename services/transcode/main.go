@@ -46,6 +46,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	queue := flags.Int("queue", 100, "jobs that may wait")
 	timeout := flags.Duration("timeout", 30*time.Minute, "longest ffmpeg run per rendition")
 	segment := flags.Int("segment_seconds", 4, "HLS segment duration")
+	jobsFile := flags.String("jobs_file", "", "where jobs are kept across restarts (default: monoreel/transcode/jobs.json in the user cache dir; shadow traffic's in a shadow/ directory next to it)")
 	retention := flags.Duration("retention", 24*time.Hour, "how long a finished job is kept for Get and List, then forgotten (its outputs stay)")
 	if err := flags.Parse(args); err != nil {
 		return err
@@ -68,13 +69,30 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	if err != nil {
 		return err
 	}
+	journal, err := service.LocalPath("jobs_file", *jobsFile, filepath.Join("transcode", "jobs.json"))
+	if err != nil {
+		return err
+	}
+	shadowJournal := filepath.Join(filepath.Dir(journal), "shadow", filepath.Base(journal))
+	if err := os.MkdirAll(filepath.Dir(shadowJournal), 0o755); err != nil {
+		return err
+	}
 	hls := jobs.HLS{FFmpeg: bin, Timeout: *timeout, SegmentSeconds: *segment}
-	m := jobs.New(hls, out, *workers, *queue)
+	m, err := jobs.Open(hls, out, journal, *workers, *queue)
+	if err != nil {
+		return err
+	}
 	defer m.Stop()
 	// Shadow traffic's jobs: one worker, outputs under out_dir/shadow, never
 	// over production's.
-	shadow := jobs.New(hls, filepath.Join(out, "shadow"), 1, *queue)
+	shadow, err := jobs.Open(hls, filepath.Join(out, "shadow"), shadowJournal, 1, *queue)
+	if err != nil {
+		return err
+	}
 	defer shadow.Stop()
+	if n := m.Resumed() + shadow.Resumed(); n > 0 {
+		svc.Log.Info("resumed the jobs a previous run left waiting or running", "jobs", n, "journal", journal)
+	}
 	go func() {
 		for t := time.NewTicker(min(*retention, time.Minute)); ; {
 			select {

@@ -20,7 +20,7 @@ import (
 // TestTranscodesThroughTheBinary: the real binary, real ffmpeg, a synthetic clip.
 func TestTranscodesThroughTheBinary(t *testing.T) {
 	out := t.TempDir()
-	proc := testproc.StartService(t, testproc.Runfile(t, "TRANSCODE_BINARY"), "-out_dir="+out, "-segment_seconds=1")
+	proc := testproc.StartService(t, testproc.Runfile(t, "TRANSCODE_BINARY"), "-out_dir="+out, "-jobs_file="+filepath.Join(t.TempDir(), "jobs.json"), "-segment_seconds=1")
 	svc := transcodev1.NewTranscodeServiceClient(proc.Conn)
 	ctx := context.Background()
 	sub, err := svc.Submit(ctx, &transcodev1.SubmitRequest{
@@ -61,7 +61,7 @@ func TestMissingFFmpegNamesTheFlag(t *testing.T) {
 // shadow/ directory, and production neither lists nor finds its job.
 func TestShadowJobsWriteApart(t *testing.T) {
 	out := t.TempDir()
-	proc := testproc.StartService(t, testproc.Runfile(t, "TRANSCODE_BINARY"), "-out_dir="+out, "-segment_seconds=1")
+	proc := testproc.StartService(t, testproc.Runfile(t, "TRANSCODE_BINARY"), "-out_dir="+out, "-jobs_file="+filepath.Join(t.TempDir(), "jobs.json"), "-segment_seconds=1")
 	svc := transcodev1.NewTranscodeServiceClient(proc.Conn)
 	shadow := metadata.AppendToOutgoingContext(context.Background(), "x-shadow", "true")
 	sub, err := svc.Submit(shadow, &transcodev1.SubmitRequest{
@@ -104,5 +104,31 @@ func settle(ctx context.Context, t *testing.T, svc transcodev1.TranscodeServiceC
 			t.Fatalf("job still %v", job.GetState())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestKilledServiceForgetsNoJob: the real binary is killed (SIGKILL) with a job
+// in hand; restarted on the same jobs file it reports the job and finishes it.
+func TestKilledServiceForgetsNoJob(t *testing.T) {
+	out, jobsFile := t.TempDir(), filepath.Join(t.TempDir(), "jobs.json")
+	args := []string{"-out_dir=" + out, "-jobs_file=" + jobsFile, "-segment_seconds=1"}
+	proc := testproc.StartService(t, testproc.Runfile(t, "TRANSCODE_BINARY"), args...)
+	sub, err := transcodev1.NewTranscodeServiceClient(proc.Conn).Submit(context.Background(), &transcodev1.SubmitRequest{
+		VideoId: &commonv1.VideoId{Value: 79}, Source: testproc.SampleVideo(t, 3), IdempotencyKey: "publish-79",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc.Stop() // SIGKILL
+	again := testproc.StartService(t, testproc.Runfile(t, "TRANSCODE_BINARY"), args...)
+	svc := transcodev1.NewTranscodeServiceClient(again.Conn)
+	if job := settle(context.Background(), t, svc, sub.GetJob().GetId()); job.GetState() != transcodev1.JobState_JOB_STATE_DONE {
+		t.Fatalf("the job after a restart: %v", job)
+	}
+	resp, err := svc.Submit(context.Background(), &transcodev1.SubmitRequest{
+		VideoId: &commonv1.VideoId{Value: 79}, Source: testproc.SampleVideo(t, 3), IdempotencyKey: "publish-79",
+	})
+	if err != nil || !resp.GetExisting() || resp.GetJob().GetId() != sub.GetJob().GetId() {
+		t.Errorf("a Submit repeated with the key: %v, %v; want the job %s", resp, err, sub.GetJob().GetId())
 	}
 }

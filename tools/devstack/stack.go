@@ -90,7 +90,7 @@ func startStack(dir string, binaries serviceFlags, ffmpeg, jaeger string, log io
 	local := map[string][]string{
 		"config":       {"-data_file=" + filepath.Join(dir, "config.snapshot")},
 		"upload":       {"-data_dir=" + filepath.Join(dir, "upload")},
-		"transcode":    {"-out_dir=" + hls, "-segment_seconds=1", "-ffmpeg=" + ffmpeg},
+		"transcode":    {"-out_dir=" + hls, "-jobs_file=" + filepath.Join(dir, "transcode", "jobs.json"), "-segment_seconds=1", "-ffmpeg=" + ffmpeg},
 		"aitag":        {"-ffmpeg=" + ffmpeg},
 		"cdnpush":      {"-edges=" + s.edgeURL},
 		"orchestrator": {"-instance=devstack", "-videos_dir=" + s.videoDir},

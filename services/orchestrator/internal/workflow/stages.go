@@ -54,8 +54,11 @@ func (r *run) upload() error {
 // and waits for it.
 func (r *run) transcode(ctx context.Context, i int) error {
 	return r.submitAndWait(ctx, i, "transcode job", &r.w.TranscodeJob, func(ctx context.Context) (string, error) {
+		// The key makes a Submit repeated after a crash (the job's id not yet
+		// saved) return the job already running rather than start another.
 		resp, err := r.e.clients.Transcode.Submit(ctx, &transcodev1.SubmitRequest{
-			VideoId: &commonv1.VideoId{Value: r.w.VideoID}, Source: r.w.Source})
+			VideoId: &commonv1.VideoId{Value: r.w.VideoID}, Source: r.w.Source,
+			IdempotencyKey: fmt.Sprintf("publish-%d", r.w.VideoID)})
 		return resp.GetJob().GetId(), err
 	}, func(ctx context.Context, id string) (bool, error) {
 		resp, err := r.e.clients.Transcode.Get(ctx, &transcodev1.GetRequest{JobId: id})

@@ -8,9 +8,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -21,6 +23,7 @@ import (
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/monoreel/monoreel/libs/atomicfile"
 	"github.com/monoreel/monoreel/libs/tracing"
 )
 
@@ -66,6 +69,8 @@ type Job struct {
 	// Trace is the W3C traceparent of the call that submitted the job: its
 	// run and ffmpeg's are spans of that trace.
 	Trace string
+	// Key is the submitter's idempotency key ("" for none).
+	Key string
 }
 
 // Transcoder turns a job's source into its renditions under outDir and returns
@@ -83,11 +88,15 @@ var (
 	ErrShuttingDown = errors.New("shutting down")
 )
 
-// Manager queues jobs and runs them on Workers goroutines.
+// Manager queues jobs and runs them on Workers goroutines. With a journal it
+// keeps every job in a file, so a restarted manager never forgets one: it
+// reports the finished and runs again those that were waiting or running.
 type Manager struct {
-	t      Transcoder
-	outDir string
-	queue  chan string
+	t       Transcoder
+	outDir  string
+	journal string // "" for none
+	queue   chan string
+	resumed int
 
 	mu      sync.Mutex
 	jobs    map[string]*job
@@ -100,20 +109,95 @@ type job struct {
 	cancel context.CancelFunc // set while running
 }
 
-// New starts a Manager with workers goroutines writing under outDir.
+// New starts a Manager with workers goroutines writing under outDir, keeping
+// its jobs in memory only.
 func New(t Transcoder, outDir string, workers, queueDepth int) *Manager {
-	m := &Manager{t: t, outDir: outDir, queue: make(chan string, queueDepth), jobs: map[string]*job{}}
+	m, _ := Open(t, outDir, "", workers, queueDepth)
+	return m
+}
+
+// Open is New with the jobs kept in the file journal (a JSON list, replaced
+// whole at every change), loaded first: jobs that were waiting or running
+// when the last manager stopped or died are queued again (a rendition half
+// written is written again), the others are reported as they ended.
+func Open(t Transcoder, outDir, journal string, workers, queueDepth int) (*Manager, error) {
+	m := &Manager{t: t, outDir: outDir, journal: journal, jobs: map[string]*job{}}
+	var pending []string
+	if journal != "" {
+		data, err := os.ReadFile(journal)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return nil, err
+		default:
+			var saved []Job
+			if err := json.Unmarshal(data, &saved); err != nil {
+				return nil, fmt.Errorf("the jobs journal %s: %w", journal, err)
+			}
+			for _, j := range saved {
+				if j.ID == "" || j.State < Queued || j.State > Cancelled || m.jobs[j.ID] != nil {
+					return nil, fmt.Errorf("the jobs journal %s: job %q with state %d: a job needs a unique id and a known state", journal, j.ID, j.State)
+				}
+				if !j.State.Final() {
+					j.State, j.Started = Queued, time.Time{}
+					pending = append(pending, j.ID)
+				}
+				m.jobs[j.ID] = &job{Job: j}
+			}
+		}
+	}
+	m.resumed = len(pending)
+	m.queue = make(chan string, max(queueDepth, len(pending)))
+	for _, id := range pending {
+		m.queue <- id
+	}
 	for range workers {
 		m.wg.Add(1)
 		go m.work()
 	}
-	return m
+	return m, nil
+}
+
+// Resumed is how many jobs Open queued again.
+func (m *Manager) Resumed() int { return m.resumed }
+
+// persistLocked writes every job to the journal; m.mu is held. A stopping
+// manager writes nothing more: the journal keeps its jobs as waiting or
+// running, for the next manager to resume.
+func (m *Manager) persistLocked() error {
+	if m.journal == "" || m.stopped {
+		return nil
+	}
+	all := make([]Job, 0, len(m.jobs))
+	for _, j := range m.jobs {
+		all = append(all, j.Job)
+	}
+	data, err := json.Marshal(all)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(m.journal, data, 0o644)
 }
 
 // Submit queues a job, run as part of the trace of traceparent (libs/tracing's
 // Parent of the submitting call; "" for none); a full queue is an error, never a
-// wait.
-func (m *Manager) Submit(traceparent string, videoID int64, source string, ladder []Rendition) (Job, error) {
+// wait. A key naming a job not failed or cancelled returns that job, and true.
+func (m *Manager) Submit(traceparent, key string, videoID int64, source string, ladder []Rendition) (Job, bool, error) {
+	if key != "" {
+		m.mu.Lock()
+		for _, j := range m.jobs {
+			if j.Key == key && j.State != Failed && j.State != Cancelled {
+				m.mu.Unlock()
+				return j.Job, true, nil
+			}
+		}
+		m.mu.Unlock()
+	}
+	j, err := m.submit(traceparent, key, videoID, source, ladder)
+	return j, false, err
+}
+
+func (m *Manager) submit(traceparent, key string, videoID int64, source string, ladder []Rendition) (Job, error) {
 	if source == "" {
 		return Job{}, fmt.Errorf("%w: source is empty", ErrInvalid)
 	}
@@ -129,18 +213,21 @@ func (m *Manager) Submit(traceparent string, videoID int64, source string, ladde
 	}
 	var b [8]byte
 	rand.Read(b[:])
-	j := &job{Job: Job{ID: hex.EncodeToString(b[:]), VideoID: videoID, Source: source, Renditions: ladder, State: Queued, Created: time.Now(), Trace: traceparent}}
+	j := &job{Job: Job{ID: hex.EncodeToString(b[:]), VideoID: videoID, Source: source, Renditions: ladder, State: Queued, Created: time.Now(), Trace: traceparent, Key: key}}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.stopped {
 		return Job{}, ErrShuttingDown
 	}
-	select {
-	case m.queue <- j.ID:
-	default:
+	if len(m.queue) == cap(m.queue) {
 		return Job{}, fmt.Errorf("%w (%d jobs waiting)", ErrQueueFull, cap(m.queue))
 	}
 	m.jobs[j.ID] = j
+	if err := m.persistLocked(); err != nil {
+		delete(m.jobs, j.ID)
+		return Job{}, fmt.Errorf("recording the job: %w", err)
+	}
+	m.queue <- j.ID // room checked above; senders hold m.mu
 	return j.Job, nil
 }
 
@@ -179,6 +266,9 @@ func (m *Manager) Prune(cutoff time.Time) int {
 			n++
 		}
 	}
+	if n > 0 {
+		m.persistLocked()
+	}
 	return n
 }
 
@@ -193,6 +283,7 @@ func (m *Manager) Cancel(id string) (Job, error) {
 	switch j.State {
 	case Queued:
 		j.finish(Cancelled, "cancelled before it ran")
+		m.persistLocked()
 	case Running:
 		j.cancel() // the worker records the outcome
 	}
@@ -215,6 +306,7 @@ func (m *Manager) work() {
 		ctx, cancel := context.WithCancel(context.Background())
 		j.State, j.Started, j.cancel = Running, time.Now(), cancel
 		snapshot := j.Job
+		m.persistLocked()
 		m.mu.Unlock()
 
 		ctx, span := otel.Tracer("github.com/monoreel/monoreel/services/transcode/internal/jobs").Start(
@@ -242,6 +334,7 @@ func (m *Manager) work() {
 			j.finish(Done, "")
 		}
 		j.cancel = nil
+		m.persistLocked()
 		m.mu.Unlock()
 		cancel()
 	}

@@ -45,11 +45,11 @@ func (s *Server) Submit(ctx context.Context, req *transcodev1.SubmitRequest) (*t
 			ladder = append(ladder, jobs.Rendition{Name: r.GetName(), Height: int(r.GetHeight()), VideoKbps: int(r.GetVideoKbps())})
 		}
 	}
-	j, err := s.jobs(ctx).Submit(tracing.Parent(ctx), req.GetVideoId().GetValue(), req.GetSource(), ladder)
+	j, existing, err := s.jobs(ctx).Submit(tracing.Parent(ctx), req.GetIdempotencyKey(), req.GetVideoId().GetValue(), req.GetSource(), ladder)
 	if err != nil {
 		return nil, jobErrors.ToStatus(err)
 	}
-	return &transcodev1.SubmitResponse{Job: toProto(j)}, nil
+	return &transcodev1.SubmitResponse{Job: toProto(j), Existing: existing}, nil
 }
 
 func (s *Server) Get(ctx context.Context, req *transcodev1.GetRequest) (*transcodev1.GetResponse, error) {
