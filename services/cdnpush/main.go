@@ -14,6 +14,8 @@ import (
 	"flag"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -38,6 +40,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	attempts := flags.Int("attempts", 4, "tries per key and edge")
 	timeout := flags.Duration("timeout", 10*time.Second, "per edge request")
 	fresh := flags.Duration("fresh", 10*time.Minute, "a key warmed on an edge is not warmed there again for this long")
+	jobsFile := flags.String("jobs_file", "", "where warm-up jobs are kept across restarts (default: monoreel/cdnpush/jobs.json in the user cache dir)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -52,8 +55,24 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	if err != nil {
 		return err
 	}
+	journal, err := service.LocalPath("jobs_file", *jobsFile, filepath.Join("cdnpush", "jobs.json"))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(journal), 0o755); err != nil {
+		return err
+	}
+	production := opts
+	production.Journal = journal
+	engine, err := warm.Open(production)
+	if err != nil {
+		return err
+	}
 	jobs, stopJobs := context.WithCancel(context.Background())
 	defer stopJobs()
-	cdnpushv1.RegisterCDNPushServiceServer(svc.Server, server.New(warm.New(opts), server.NewDryRun(opts), jobs))
+	if n := engine.Resume(jobs); n > 0 {
+		svc.Log.Info("warming again the pairs a previous run left pending", "pairs", n, "journal", journal)
+	}
+	cdnpushv1.RegisterCDNPushServiceServer(svc.Server, server.New(engine, server.NewDryRun(opts), jobs))
 	return svc.Run(ctx, ready)
 }

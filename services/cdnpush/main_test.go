@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -76,7 +77,7 @@ func TestWarmsRealEdges(t *testing.T) {
 	slow := newEdge(t, http.StatusOK, 300*time.Millisecond)
 	failing := newEdge(t, http.StatusInternalServerError, 0)
 	bin := testproc.Runfile(t, "CDNPUSH_BINARY")
-	proc := testproc.StartService(t, bin, "-edges="+good.URL+","+slow.URL, "-attempts=2", "-timeout=5s")
+	proc := testproc.StartService(t, bin, "-jobs_file="+filepath.Join(t.TempDir(), "jobs.json"), "-edges="+good.URL+","+slow.URL, "-attempts=2", "-timeout=5s")
 	svc := cdnpushv1.NewCDNPushServiceClient(proc.Conn)
 
 	resp, err := svc.Warm(context.Background(), &cdnpushv1.WarmRequest{Keys: []string{"v/9/master.m3u8", "v/9/720p/0.ts"}, IdempotencyKey: "publish-9"})
@@ -122,7 +123,7 @@ func TestWarmsRealEdges(t *testing.T) {
 // warm-up hook, gets an updated key onto the edge.
 func TestCacheWarmsThroughCdnpush(t *testing.T) {
 	good := newEdge(t, http.StatusOK, 0)
-	proc := testproc.StartService(t, testproc.Runfile(t, "CDNPUSH_BINARY"), "-edges="+good.URL)
+	proc := testproc.StartService(t, testproc.Runfile(t, "CDNPUSH_BINARY"), "-jobs_file="+filepath.Join(t.TempDir(), "jobs.json"), "-edges="+good.URL)
 	c, err := cache.New(cache.Options{
 		Loader: func(context.Context, string) ([]byte, error) { return []byte("v"), nil },
 		Warmer: client.NewWarmer(proc.Conn, nil),
@@ -148,7 +149,7 @@ func TestCacheWarmsThroughCdnpush(t *testing.T) {
 // does reach it.
 func TestShadowWarmNeverReachesAnEdge(t *testing.T) {
 	good := newEdge(t, http.StatusOK, 0)
-	proc := testproc.StartService(t, testproc.Runfile(t, "CDNPUSH_BINARY"), "-edges="+good.URL)
+	proc := testproc.StartService(t, testproc.Runfile(t, "CDNPUSH_BINARY"), "-jobs_file="+filepath.Join(t.TempDir(), "jobs.json"), "-edges="+good.URL)
 	svc := cdnpushv1.NewCDNPushServiceClient(proc.Conn)
 	shadow := metadata.AppendToOutgoingContext(context.Background(), "x-shadow", "true")
 	resp, err := svc.Warm(shadow, &cdnpushv1.WarmRequest{Keys: []string{"videos/9/master.m3u8"}})
@@ -183,5 +184,38 @@ func TestShadowWarmNeverReachesAnEdge(t *testing.T) {
 			t.Fatal("the production warm-up never reached the edge")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestKilledServiceForgetsNoWarmUp: the real binary is killed (SIGKILL) while
+// a warm-up waits on a slow edge; restarted on the same jobs file it reports
+// the job and warms the pair it left pending.
+func TestKilledServiceForgetsNoWarmUp(t *testing.T) {
+	slow := newEdge(t, http.StatusOK, time.Second)
+	args := []string{"-jobs_file=" + filepath.Join(t.TempDir(), "jobs.json"), "-edges=" + slow.URL}
+	proc := testproc.StartService(t, testproc.Runfile(t, "CDNPUSH_BINARY"), args...)
+	resp, err := cdnpushv1.NewCDNPushServiceClient(proc.Conn).Warm(context.Background(), &cdnpushv1.WarmRequest{Keys: []string{"videos/5/master.m3u8"}, IdempotencyKey: "publish-5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc.Stop() // SIGKILL, the edge's answer still on its way
+	again := testproc.StartService(t, testproc.Runfile(t, "CDNPUSH_BINARY"), args...)
+	svc := cdnpushv1.NewCDNPushServiceClient(again.Conn)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := svc.Status(context.Background(), &cdnpushv1.StatusRequest{JobId: resp.GetJobId()})
+		if err != nil {
+			t.Fatalf("the job after a restart: %v", err)
+		}
+		if st.GetState() == cdnpushv1.JobState_JOB_STATE_DONE {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job never finished after the restart: %v", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if again, err := svc.Warm(context.Background(), &cdnpushv1.WarmRequest{Keys: []string{"videos/5/master.m3u8"}, IdempotencyKey: "publish-5"}); err != nil || !again.GetExisting() || again.GetJobId() != resp.GetJobId() {
+		t.Errorf("the idempotency key after a restart: %v, %v; want job %s", again, err, resp.GetJobId())
 	}
 }

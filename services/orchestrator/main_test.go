@@ -41,7 +41,7 @@ func startPlatform(t *testing.T) *platform {
 	return &platform{
 		transcode: testproc.StartService(t, testproc.Runfile(t, "TRANSCODE_BINARY"), "-out_dir="+hls, "-jobs_file="+filepath.Join(t.TempDir(), "jobs.json"), "-segment_seconds=1"),
 		aitag:     testproc.StartService(t, testproc.Runfile(t, "AITAG_BINARY")),
-		cdnpush:   testproc.StartService(t, testproc.Runfile(t, "CDNPUSH_BINARY"), "-edges="+edgeServer.URL),
+		cdnpush:   testproc.StartService(t, testproc.Runfile(t, "CDNPUSH_BINARY"), "-jobs_file="+filepath.Join(t.TempDir(), "jobs.json"), "-edges="+edgeServer.URL),
 		edge:      edge,
 		state:     filepath.Join(t.TempDir(), "orchestrator.state"),
 	}

@@ -92,7 +92,7 @@ func startStack(dir string, binaries serviceFlags, ffmpeg, jaeger string, log io
 		"upload":       {"-data_dir=" + filepath.Join(dir, "upload")},
 		"transcode":    {"-out_dir=" + hls, "-jobs_file=" + filepath.Join(dir, "transcode", "jobs.json"), "-segment_seconds=1", "-ffmpeg=" + ffmpeg},
 		"aitag":        {"-ffmpeg=" + ffmpeg},
-		"cdnpush":      {"-edges=" + s.edgeURL},
+		"cdnpush":      {"-edges=" + s.edgeURL, "-jobs_file=" + filepath.Join(dir, "cdnpush", "jobs.json")},
 		"orchestrator": {"-instance=devstack", "-videos_dir=" + s.videoDir},
 	}
 	for _, b := range binaries {

@@ -11,15 +11,20 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	mathrand "math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/monoreel/monoreel/libs/atomicfile"
 )
 
 // Options configures an Engine.
@@ -33,7 +38,10 @@ type Options struct {
 	Fresh       time.Duration // a warm pair is not warmed again for this long (10m)
 	Edges       []string      // default edges for requests naming none
 	KeepJobs    int           // jobs remembered for Status and idempotency (10000)
-	Now         func() time.Time
+	// Journal, if set, is the file the jobs are kept in (Open): a restarted
+	// engine reports them and warms again the pairs left pending.
+	Journal string
+	Now     func() time.Time
 }
 
 // PairState is where one key on one edge stands.
@@ -92,6 +100,12 @@ type job struct {
 	pairs       []Pair
 }
 
+// savedJob is a job as the journal keeps it.
+type savedJob struct {
+	ID, IdemKey string
+	Pairs       []Pair
+}
+
 // New returns an Engine.
 func New(opts Options) *Engine {
 	if opts.Client == nil {
@@ -109,6 +123,75 @@ func New(opts Options) *Engine {
 	}
 	return &Engine{opts: opts, sem: make(chan struct{}, opts.Concurrency), jobs: map[string]*job{},
 		byIdemKey: map[string]string{}, warmAt: map[[2]string]time.Time{}}
+}
+
+// Open is New, first loading the jobs of Options.Journal (if it exists). Call
+// Resume to warm the pairs they left pending.
+func Open(opts Options) (*Engine, error) {
+	e := New(opts)
+	if opts.Journal == "" {
+		return e, nil
+	}
+	data, err := os.ReadFile(opts.Journal)
+	if errors.Is(err, fs.ErrNotExist) {
+		return e, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var saved []savedJob
+	if err := json.Unmarshal(data, &saved); err != nil {
+		return nil, fmt.Errorf("the warm-up journal %s: %w", opts.Journal, err)
+	}
+	for _, s := range saved {
+		if s.ID == "" || e.jobs[s.ID] != nil {
+			return nil, fmt.Errorf("the warm-up journal %s: job id %q missing or repeated", opts.Journal, s.ID)
+		}
+		for _, p := range s.Pairs {
+			if p.State < Pending || p.State > Failed {
+				return nil, fmt.Errorf("the warm-up journal %s: job %s: pair state %d", opts.Journal, s.ID, p.State)
+			}
+		}
+		j := &job{id: s.ID, idemKey: s.IdemKey, pairs: s.Pairs}
+		e.jobs[j.id] = j
+		e.order = append(e.order, j)
+		if j.idemKey != "" {
+			e.byIdemKey[j.idemKey] = j.id
+		}
+	}
+	return e, nil
+}
+
+// Resume warms the pairs that jobs loaded by Open left pending, bounded by ctx
+// like Start's, and returns how many.
+func (e *Engine) Resume(ctx context.Context) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, j := range e.order {
+		for i, p := range j.pairs {
+			if p.State == Pending {
+				go e.warm(ctx, j, i)
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// persistLocked writes every job to the journal; e.mu is held. A failed write
+// is tried again at the next change (the journal lags, it is never torn).
+func (e *Engine) persistLocked() {
+	if e.opts.Journal == "" {
+		return
+	}
+	saved := make([]savedJob, 0, len(e.order))
+	for _, j := range e.order {
+		saved = append(saved, savedJob{ID: j.id, IdemKey: j.idemKey, Pairs: j.pairs})
+	}
+	if data, err := json.Marshal(saved); err == nil {
+		atomicfile.Write(e.opts.Journal, data, 0o644)
+	}
 }
 
 // ErrInvalid is wrapped by the errors of a request that cannot be run.
@@ -150,6 +233,7 @@ func (e *Engine) Start(ctx context.Context, keys, edges []string, idemKey string
 	if idemKey != "" {
 		e.byIdemKey[idemKey] = j.id
 	}
+	e.persistLocked()
 	e.mu.Unlock()
 	for _, i := range todo {
 		go e.warm(ctx, j, i)
@@ -249,6 +333,9 @@ func (e *Engine) warm(ctx context.Context, j *job, i int) {
 			break
 		}
 	}
+	if err != nil && ctx.Err() != nil {
+		return // stopping: the pair stays pending, for the next engine (journal)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	p = j.pairs[i]
@@ -260,6 +347,7 @@ func (e *Engine) warm(ctx context.Context, j *job, i int) {
 		e.warmAt[[2]string{p.Key, p.Edge}] = e.opts.Now()
 	}
 	j.pairs[i] = p
+	e.persistLocked()
 }
 
 // backoff is the wait before retry n (1, 2, ...): uniform in [0, base*2^(n-1)],

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -195,4 +197,21 @@ func TestForgetsOldJobs(t *testing.T) {
 	if _, existing, _, _ := e.Start(context.Background(), []string{"a"}, []string{edge.URL}, "one"); existing {
 		t.Error("a forgotten job's idempotency key still maps to it")
 	}
+}
+
+// FuzzOpenJournal: no journal makes Open panic; a damaged one is an error naming
+// the file.
+func FuzzOpenJournal(f *testing.F) {
+	f.Add([]byte(`[{"ID":"a","IdemKey":"k","Pairs":[{"Key":"x","Edge":"http://e","State":1}]}]`))
+	f.Add([]byte(`[{"ID":"a","Pairs":[{"State":9}]}]`))
+	f.Add([]byte(`{`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		journal := filepath.Join(t.TempDir(), "jobs.json")
+		if err := os.WriteFile(journal, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(Options{Journal: journal}); err != nil && !strings.Contains(err.Error(), journal) {
+			t.Fatalf("error %v does not name the journal", err)
+		}
+	})
 }
