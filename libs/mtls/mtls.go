@@ -15,6 +15,7 @@
 package mtls
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -135,7 +136,35 @@ func (t *Transport) ClientCredentials() credentials.TransportCredentials {
 // ClientTLS makes client credentials from a function giving the current
 // certificate (nil: none) and CA pool.
 func ClientTLS(current func() (*tls.Certificate, *x509.CertPool)) credentials.TransportCredentials {
-	return credentials.NewTLS(&tls.Config{
+	return &clientTLS{TransportCredentials: credentials.NewTLS(clientConfig(current, "")), current: current}
+}
+
+// clientTLS checks each server against the address it was dialled at, which
+// only the handshake knows (a TLS ServerName is empty for an IP address).
+type clientTLS struct {
+	credentials.TransportCredentials
+	current func() (*tls.Certificate, *x509.CertPool)
+}
+
+func (c *clientTLS) ClientHandshake(ctx context.Context, authority string, raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	host, _, err := net.SplitHostPort(authority)
+	if err != nil {
+		host = authority
+	}
+	return credentials.NewTLS(clientConfig(c.current, host)).ClientHandshake(ctx, authority, raw)
+}
+
+func (c *clientTLS) Clone() credentials.TransportCredentials {
+	return &clientTLS{TransportCredentials: c.TransportCredentials.Clone(), current: c.current}
+}
+
+// clientConfig verifies the server as the standard library would, but against
+// the CA pool of this moment (a rotated CA applies at once, which
+// tls.Config.RootCAs cannot do), and requires it to be who was dialled: the
+// host name or IP address of its address, or, for a service found by name
+// (etcd:///idgen, libs/discovery), the service its certificate's identity names.
+func clientConfig(current func() (*tls.Certificate, *x509.CertPool), host string) *tls.Config {
+	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			cert, _ := current()
@@ -144,22 +173,26 @@ func ClientTLS(current func() (*tls.Certificate, *x509.CertPool)) credentials.Tr
 			}
 			return cert, nil
 		},
-		// The standard verification, but against the CA pool of this moment (a
-		// rotated CA applies at once), which tls.Config.RootCAs cannot do.
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			_, pool := current()
 			if len(cs.PeerCertificates) == 0 {
 				return errors.New("the server gave no certificate")
 			}
-			opts := x509.VerifyOptions{Roots: pool, DNSName: cs.ServerName, Intermediates: x509.NewCertPool()}
+			leaf := cs.PeerCertificates[0]
+			opts := x509.VerifyOptions{Roots: pool, Intermediates: x509.NewCertPool()}
 			for _, c := range cs.PeerCertificates[1:] {
 				opts.Intermediates.AddCert(c)
 			}
-			_, err := cs.PeerCertificates[0].Verify(opts)
-			return err
+			if _, err := leaf.Verify(opts); err != nil {
+				return err
+			}
+			if name, ok := pki.ServiceName(leaf); ok && name == host {
+				return nil
+			}
+			return leaf.VerifyHostname(host)
 		},
-	})
+	}
 }
 
 // isLoopback reports whether a listen address binds only loopback.

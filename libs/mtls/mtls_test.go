@@ -234,3 +234,41 @@ func pemBody(t *testing.T, data []byte) []byte {
 	}
 	return block.Bytes
 }
+
+// TestServerMustBeWhoWasDialled: a server whose certificate, from the right CA,
+// names neither the dialled host nor the dialled service is refused; one named
+// by its service identity (as etcd:///<service> targets are) is accepted.
+func TestServerMustBeWhoWasDialled(t *testing.T) {
+	d := newPKI(t, "upload")
+	ca, err := d.LoadCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.Issue("idgen", time.Now(), time.Hour, "idgen.internal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(d.CertFile("idgen"), certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(d.KeyFile("idgen"), keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, load(t, d, "idgen").ServerCredentials(), nil)
+	client := load(t, d, "upload").ClientCredentials()
+	if _, err := check(t, addr, client); err == nil || !strings.Contains(err.Error(), "127.0.0.1") {
+		t.Errorf("a server certified for idgen.internal, dialled at %s: %v, want refused naming the address", addr, err)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	conn, err := grpc.NewClient("passthrough:///idgen:"+port, grpc.WithTransportCredentials(client),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+		t.Errorf("the service dialled by its name: %v", err)
+	}
+}

@@ -48,6 +48,10 @@ type Obs struct {
 	Log      *slog.Logger
 	Registry *prometheus.Registry
 	Health   *health.Server
+	// BeforeDrain, if set, runs when Run begins to shut down, before health
+	// turns NOT_SERVING and in-flight calls drain: a fleet's instance leaves
+	// discovery there, so no new call comes.
+	BeforeDrain func()
 
 	opts          Options
 	calls         *prometheus.CounterVec
@@ -161,6 +165,9 @@ func (o *Obs) Run(ctx context.Context, srv *grpc.Server, lis net.Listener, ready
 		srv.Stop()
 	case <-ctx.Done():
 		o.Log.Info("shutting down", "grace", o.opts.Grace)
+		if o.BeforeDrain != nil {
+			o.BeforeDrain()
+		}
 		o.Health.Shutdown()
 		GracefulStop(srv, o.opts.Grace)
 	}

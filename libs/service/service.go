@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
@@ -25,6 +27,7 @@ import (
 	"github.com/monoreel/monoreel/libs/auth"
 	"github.com/monoreel/monoreel/libs/coloring"
 	"github.com/monoreel/monoreel/libs/config"
+	"github.com/monoreel/monoreel/libs/discovery"
 	"github.com/monoreel/monoreel/libs/grpcclient"
 	"github.com/monoreel/monoreel/libs/mtls"
 	"github.com/monoreel/monoreel/libs/obs"
@@ -41,7 +44,13 @@ type Flags struct {
 	TLS     *mtls.Flags
 	Token   *auth.Flags
 	Trace   *tracing.Flags
-	version string // the service's, once ShowVersion has seen it
+	// Fleet: with Registry, the instance registers in etcd (libs/discovery)
+	// and its Dial resolves etcd:///<service> targets.
+	Registry      string
+	Region        string
+	Advertise     string
+	ShadowCapable bool
+	version       string // the service's, once ShowVersion has seen it
 }
 
 // AddFlags registers the common flags on fs: gRPC on grpcPort, the admin
@@ -57,6 +66,10 @@ func AddFlags(fs *flag.FlagSet, grpcPort int) *Flags {
 	f.TLS = mtls.AddFlags(fs)
 	f.Token = auth.AddFlags(fs)
 	f.Trace = tracing.AddFlags(fs)
+	fs.StringVar(&f.Registry, "registry", "", "comma-separated etcd endpoints: register this instance there and resolve etcd:///<service> addresses (libs/discovery); empty: fixed addresses only")
+	fs.StringVar(&f.Region, "region", "", "this instance's region, for callers' region-aware balancing")
+	fs.StringVar(&f.Advertise, "advertise", "", "the address other instances reach this one at (default: -listen, when it names a host)")
+	fs.BoolVar(&f.ShadowCapable, "shadow_capable", true, "whether this instance takes shadow traffic")
 	return f
 }
 
@@ -101,6 +114,9 @@ type Service struct {
 	Transport *mtls.Transport
 	Tracing   *tracing.Tracing
 	lis       net.Listener
+	name      string
+	flags     *Flags
+	registry  *clientv3.Client // with -registry
 }
 
 // New sets up the service called name: obs, its certificates, the listener, and
@@ -152,7 +168,13 @@ func New(name string, f *Flags, stdout io.Writer) (*Service, error) {
 	// Reflection: grpcurl, grpcui, ghz and Postman list and call the service's
 	// methods with no .proto at hand (for known callers: libs/auth).
 	reflection.Register(srv)
-	return &Service{Obs: o, Server: srv, Transport: transport, Tracing: traces, lis: lis}, nil
+	s := &Service{Obs: o, Server: srv, Transport: transport, Tracing: traces, lis: lis, name: name, flags: f}
+	if f.Registry != "" {
+		if s.registry, err = clientv3.New(clientv3.Config{Endpoints: strings.Split(f.Registry, ","), DialTimeout: 5 * time.Second, Logger: zap.NewNop()}); err != nil {
+			return nil, fmt.Errorf("-registry: %w", err)
+		}
+	}
+	return s, nil
 }
 
 // Dial makes a client of another service at target, which authenticates with
@@ -160,7 +182,35 @@ func New(name string, f *Flags, stdout io.Writer) (*Service, error) {
 // grpcclient.Dialer.
 func (s *Service) Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	defaults := append(s.DialOptions(), tracing.DialOption())
+	if s.registry != nil {
+		defaults = append(defaults, grpc.WithResolvers(discovery.NewResolver(s.registry)))
+	}
 	return grpcclient.Dial(target, s.Transport.ClientCredentials(), append(defaults, opts...)...)
+}
+
+// register puts this instance in discovery, at -advertise or the listener's
+// address (a wildcard host becomes the host's name).
+func (s *Service) register(ctx context.Context) (*discovery.Registration, error) {
+	addr := s.flags.Advertise
+	if addr == "" {
+		host, port, err := net.SplitHostPort(s.lis.Addr().String())
+		if err != nil {
+			return nil, err
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			if host, err = os.Hostname(); err != nil {
+				return nil, fmt.Errorf("no -advertise and no host name: %w", err)
+			}
+		}
+		addr = net.JoinHostPort(host, port)
+	}
+	in := discovery.Instance{Addr: addr, Region: s.flags.Region, Version: s.flags.version, ShadowCapable: s.flags.ShadowCapable}
+	reg, err := discovery.Register(ctx, s.registry, s.name, in, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	s.Log.Info("registered in discovery", "addr", addr, "region", in.Region)
+	return reg, nil
 }
 
 // SampleRatioKey is the config center key whose value (a number, 0..1)
@@ -190,6 +240,20 @@ func (s *Service) FollowSampling(ctx context.Context, cfg *config.Client) {
 // in-flight calls finish (libs/obs). ready, if set, gets the gRPC address once the
 // service accepts calls.
 func (s *Service) Run(ctx context.Context, ready func(net.Addr)) error {
+	if s.registry != nil {
+		defer s.registry.Close()
+		reg, err := s.register(ctx)
+		if err != nil {
+			return err
+		}
+		s.Obs.BeforeDrain = func() {
+			leave, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := reg.Deregister(leave); err != nil {
+				s.Log.Warn("leaving discovery; the lease expires by itself", "error", err)
+			}
+		}
+	}
 	err := s.Obs.Run(ctx, s.Server, s.lis, func(net.Addr) {
 		if ready != nil {
 			ready(s.lis.Addr())

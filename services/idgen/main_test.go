@@ -7,11 +7,14 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/monoreel/monoreel/libs/config/configtest"
+	"github.com/monoreel/monoreel/libs/discovery"
 	"github.com/monoreel/monoreel/libs/grpcerr"
 	"github.com/monoreel/monoreel/libs/snowflake"
 	"github.com/monoreel/monoreel/libs/testproc"
@@ -159,4 +162,74 @@ func TestLostLeaseStopsIssuing(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestFleetBehindDiscovery: two real instances register in etcd and lease
+// their worker ids there; a client of etcd:///idgen spreads calls over both.
+// One draining (SIGTERM) loses no call; one killed (SIGKILL) is left out, and
+// every later call goes to the live ones.
+func TestFleetBehindDiscovery(t *testing.T) {
+	etcd := configtest.StartEtcd(t)
+	bin := testproc.Runfile(t, "IDGEN_BINARY")
+	args := []string{"-registry=" + etcd, "-etcd_endpoints=" + etcd, "-worker_lease_ttl=2s"}
+	a, b, c := testproc.StartService(t, bin, args...), testproc.StartService(t, bin, args...), testproc.StartService(t, bin, args...)
+	registry, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer registry.Close()
+	creds, err := testproc.TestPKI(t).ServiceCredentials(testproc.Harness)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient("etcd:///idgen", grpc.WithTransportCredentials(creds), grpc.WithResolvers(discovery.NewResolver(registry)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := idgenv1.NewIDGenServiceClient(conn)
+	workers := func(n int) (map[int32]int, error) {
+		seen := map[int32]int{}
+		for range n {
+			resp, err := client.NextID(context.Background(), &idgenv1.NextIDRequest{})
+			if err != nil {
+				return seen, err
+			}
+			seen[resp.GetWorkerId()]++
+		}
+		return seen, nil
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for seen, _ := workers(30); len(seen) != 3; seen, _ = workers(30) {
+		if time.Now().After(deadline) {
+			t.Fatalf("calls reached workers %v: want all three instances", seen)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- a.Terminate(t, 30*time.Second) }()
+	for range 20 { // while a drains
+		if _, err := workers(10); err != nil {
+			t.Fatalf("a call failed while an instance drained: %v", err)
+		}
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("the draining instance's exit: %v", err)
+	}
+
+	killed := workerOf(t, b)
+	b.Stop() // SIGKILL
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		seen, err := workers(20)
+		if err == nil && len(seen) == 1 && seen[killed] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a kill, calls reach %v (%v): want only the live instance", seen, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	workerOf(t, c)
 }
