@@ -27,8 +27,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 
+	"github.com/monoreel/monoreel/libs/cache"
 	"github.com/monoreel/monoreel/libs/config"
 	"github.com/monoreel/monoreel/libs/config/configgrpc"
 	"github.com/monoreel/monoreel/libs/service"
@@ -77,11 +79,20 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 		return err
 	}
 	defer closeClients()
-	engine, err := workflow.New(clients, s.engineOptions(store, svc.Log, svc.Registry))
+	var workflows *cache.Cache // reads of GetWorkflow; every save invalidates its key
+	opts := s.engineOptions(store, svc.Log, svc.Registry)
+	opts.OnSave = func(w *workflow.Workflow) {
+		workflows.Invalidate(context.Background(), server.CacheKey(w.Shadow, w.VideoID))
+	}
+	engine, err := workflow.New(clients, opts)
 	if err != nil {
 		return err
 	}
 	defer engine.Stop()
+	if workflows, err = s.workflowCache(engine, svc); err != nil {
+		return err
+	}
+	defer workflows.Close()
 	background, stopBackground := context.WithCancel(ctx)
 	defer stopBackground()
 	go workflow.FollowRules(background, cfg, s.rulesPrefix, engine.Breakers(), svc.Log)
@@ -89,7 +100,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	go engine.Follow(background)
 
 	svc.Log.Info("orchestrating", "instance", s.instance, "transcode", s.transcodeAddr, "aitag", s.aitagAddr, "cdnpush", s.cdnpushAddr)
-	orchestratorv1.RegisterOrchestratorServiceServer(svc.Server, server.New(engine))
+	orchestratorv1.RegisterOrchestratorServiceServer(svc.Server, server.New(engine, workflows))
 	return svc.Run(ctx, ready)
 }
 
@@ -101,7 +112,7 @@ type settings struct {
 	stateFile                                       string
 	transcodeAddr, aitagAddr, cdnpushAddr           string
 	videosDir, edges, instance, prefix, rulesPrefix string
-	shadowVideosDir                                 string
+	shadowVideosDir, cacheRedis                     string
 	lease, callTimeout, retention                   time.Duration
 	deadlines                                       map[string]*time.Duration
 }
@@ -121,6 +132,7 @@ func addFlags(flags *flag.FlagSet) *settings {
 	flags.StringVar(&s.edges, "edges", "", "comma-separated edge base URLs to warm; empty: cdnpush's own")
 	flags.StringVar(&s.instance, "instance", "", "this instance's name, unique among instances sharing the store (default: host name and -listen)")
 	flags.DurationVar(&s.lease, "lease", 30*time.Second, "how long a silent instance keeps its workflows before another takes them over")
+	flags.StringVar(&s.cacheRedis, "cache_redis", "", "Redis (host:port) shared by the instances as the second level of the workflow cache; empty: in-process only")
 	flags.DurationVar(&s.retention, "retention", 7*24*time.Hour, "how long a finished workflow is kept, then removed")
 	flags.StringVar(&s.prefix, "workflow_prefix", "state/orchestrator/workflows/", "store keys of the workflows")
 	flags.StringVar(&s.rulesPrefix, "breaker_prefix", "orchestrator/breaker/", "config keys of the downstreams' breaker rules (<prefix>transcode, aitag, cdnpush)")
@@ -194,4 +206,31 @@ func (s *settings) engineOptions(store config.Store, log *slog.Logger, reg prome
 		opts.ShadowVideosDir = filepath.Join(filepath.Dir(opts.VideosDir), "shadow", "videos")
 	}
 	return opts
+}
+
+// workflowCache is the cache of GetWorkflow's reads (server.NewCache): in
+// process, and in Redis with -cache_redis; its hits and loads are metrics.
+func (s *settings) workflowCache(engine *workflow.Engine, svc *service.Service) (*cache.Cache, error) {
+	opts := cache.Options{L1TTL: time.Second, L2TTL: time.Minute, Prefix: "orchestrator:workflow:", Log: svc.Log}
+	if s.cacheRedis != "" {
+		opts.Redis = redis.NewClient(&redis.Options{Addr: s.cacheRedis})
+	}
+	c, err := server.NewCache(engine, opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range []struct {
+		result string
+		count  func(cache.Stats) int64
+	}{
+		{"l1_hit", func(st cache.Stats) int64 { return st.L1Hits }},
+		{"l2_hit", func(st cache.Stats) int64 { return st.L2Hits }},
+		{"load", func(st cache.Stats) int64 { return st.Loads }},
+	} {
+		svc.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "orchestrator_workflow_reads_total", Help: "GetWorkflow reads, by where they were answered from: the cache (l1_hit, l2_hit) or the store (load).",
+			ConstLabels: prometheus.Labels{"result": m.result},
+		}, func() float64 { return float64(m.count(c.Stats())) }))
+	}
+	return c, nil
 }

@@ -4,6 +4,10 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -11,6 +15,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/monoreel/monoreel/libs/auth"
+	"github.com/monoreel/monoreel/libs/cache"
+	"github.com/monoreel/monoreel/libs/coloring"
 	"github.com/monoreel/monoreel/libs/grpcerr"
 	commonv1 "github.com/monoreel/monoreel/proto/common/v1"
 	orchestratorv1 "github.com/monoreel/monoreel/proto/orchestrator/v1"
@@ -21,11 +27,40 @@ import (
 type Server struct {
 	orchestratorv1.UnimplementedOrchestratorServiceServer
 	engine *workflow.Engine
+	cache  *cache.Cache // of GetWorkflow's reads; nil: none
 	now    func() time.Time
 }
 
-// New returns a Server on engine.
-func New(engine *workflow.Engine) *Server { return &Server{engine: engine, now: time.Now} }
+// New returns a Server on engine; GetWorkflow reads through c (NewCache), if set.
+func New(engine *workflow.Engine, c *cache.Cache) *Server {
+	return &Server{engine: engine, cache: c, now: time.Now}
+}
+
+// CacheKey is the key of a video's workflow in the cache of NewCache: shadow
+// traffic's apart.
+func CacheKey(shadow bool, videoID int64) string { return fmt.Sprintf("%t/%d", shadow, videoID) }
+
+// NewCache returns the cache of workflows GetWorkflow reads through: clients
+// and the console poll a workflow many times a second while it runs, and each
+// poll would otherwise be a read of the store (the config center, etcd). Every
+// save of a workflow invalidates its key (workflow.Options.OnSave), with
+// libs/cache's delayed double delete; opts.Loader is set here.
+func NewCache(engine *workflow.Engine, opts cache.Options) (*cache.Cache, error) {
+	opts.Loader = func(ctx context.Context, key string) ([]byte, error) {
+		shadow, id, ok := strings.Cut(key, "/")
+		videoID, err := strconv.ParseInt(id, 10, 64)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("workflow cache key %q: want <shadow>/<video id>", key)
+		}
+		ctx = coloring.NewContext(ctx, coloring.Color{Shadow: shadow == "true"})
+		w, err := engine.Get(ctx, videoID)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(w)
+	}
+	return cache.New(opts)
+}
 
 // Publish implements OrchestratorServiceServer.
 func (s *Server) Publish(ctx context.Context, req *orchestratorv1.PublishRequest) (*orchestratorv1.PublishResponse, error) {
@@ -38,7 +73,7 @@ func (s *Server) Publish(ctx context.Context, req *orchestratorv1.PublishRequest
 
 // GetWorkflow implements OrchestratorServiceServer.
 func (s *Server) GetWorkflow(ctx context.Context, req *orchestratorv1.GetWorkflowRequest) (*orchestratorv1.GetWorkflowResponse, error) {
-	w, err := s.engine.Get(ctx, req.GetVideoId().GetValue())
+	w, err := s.get(ctx, req.GetVideoId().GetValue())
 	if err == nil {
 		err = workflow.MayRead(auth.FromContext(ctx), w)
 	}
@@ -46,6 +81,22 @@ func (s *Server) GetWorkflow(ctx context.Context, req *orchestratorv1.GetWorkflo
 		return nil, workflowErrors.ToStatus(err)
 	}
 	return &orchestratorv1.GetWorkflowResponse{Workflow: s.toProto(w)}, nil
+}
+
+// get reads a workflow, through the cache if there is one.
+func (s *Server) get(ctx context.Context, videoID int64) (*workflow.Workflow, error) {
+	if s.cache == nil {
+		return s.engine.Get(ctx, videoID)
+	}
+	data, err := s.cache.Get(ctx, CacheKey(coloring.IsShadow(ctx), videoID))
+	if err != nil {
+		return nil, err
+	}
+	var w workflow.Workflow
+	if err := json.Unmarshal(data, &w); err != nil {
+		return nil, fmt.Errorf("a cached workflow: %w", err)
+	}
+	return &w, nil
 }
 
 // workflowErrors maps the engine's errors; anything else (the state store

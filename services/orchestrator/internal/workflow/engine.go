@@ -60,6 +60,9 @@ type Options struct {
 	// StageCDNPush); a missing one is made with breaker.DefaultRule(CallTimeout/2)
 	// and reports to Registerer.
 	Breakers map[string]*breaker.Breaker
+	// OnSave, if set, is called after each save of a workflow: a cache of
+	// workflows (libs/cache) invalidates it there.
+	OnSave func(w *Workflow)
 	// Registerer gets the stage, retry and breaker metrics (none if nil).
 	Registerer prometheus.Registerer
 	Log        *slog.Logger

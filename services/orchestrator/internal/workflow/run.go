@@ -85,6 +85,9 @@ func (r *run) saveLease(ctx context.Context, until time.Time) error {
 	if r.e.changed != nil {
 		r.e.changed(snapshot)
 	}
+	if r.e.opts.OnSave != nil {
+		r.e.opts.OnSave(snapshot)
+	}
 	return nil
 }
 
