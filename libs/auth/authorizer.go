@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -85,7 +86,9 @@ func (a *Authorizer) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 		if err != nil {
 			return nil, err
 		}
-		return handler(ctx, req)
+		resp, err := handler(ctx, req)
+		a.handlerRefused(ctx, info.FullMethod, err)
+		return resp, err
 	}
 }
 
@@ -96,8 +99,22 @@ func (a *Authorizer) StreamServerInterceptor() grpc.StreamServerInterceptor {
 		if err != nil {
 			return err
 		}
-		return handler(srv, &identityStream{ServerStream: ss, ctx: ctx})
+		err = handler(srv, &identityStream{ServerStream: ss, ctx: ctx})
+		a.handlerRefused(ctx, info.FullMethod, err)
+		return err
 	}
+}
+
+// handlerRefused logs and counts a refusal a handler made by rules of its own
+// (an upload that is another user's, a configuration key for operators), as
+// Authorize does its own: every refusal is seen in one place.
+func (a *Authorizer) handlerRefused(ctx context.Context, fullMethod string, err error) {
+	if code := status.Code(err); code != codes.PermissionDenied && code != codes.Unauthenticated {
+		return
+	}
+	reason := grpcerr.Reason(err)
+	a.refusals.WithLabelValues(fullMethod, reason).Inc()
+	a.log.WarnContext(ctx, "refused", "method", fullMethod, "caller", FromContext(ctx).String(), "peer", peerAddr(ctx), "reason", reason, "error", err)
 }
 
 type identityStream struct {

@@ -2,12 +2,14 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -115,3 +117,31 @@ func refusals(t *testing.T, reg *prometheus.Registry, method, reason string) flo
 	}
 	return 0
 }
+
+// TestHandlersRefusalsAreCounted: a refusal a handler makes itself (its own
+// rules) is logged with the caller and counted like the interceptor's.
+func TestHandlersRefusalsAreCounted(t *testing.T) {
+	iss, v := newIssuer(t)
+	v.now = time.Now
+	var logs strings.Builder
+	reg := prometheus.NewRegistry()
+	a := NewAuthorizer(v, slog.New(slog.NewTextHandler(&logs, nil)), reg)
+	tok, err := iss.Sign("eve", TierNormal, []string{RoleAdmin}, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer "+tok))
+	notYours := grpcerr.Mapper{Domain: "monoreel.test", Rules: []grpcerr.Rule{{Err: errNotYours, Code: codes.PermissionDenied, Reason: "NOT_YOURS"}}}
+	handler := func(context.Context, any) (any, error) { return nil, notYours.ToStatus(errNotYours) }
+	if _, err := a.UnaryServerInterceptor()(ctx, nil, &grpc.UnaryServerInfo{FullMethod: configList}, handler); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("the handler's refusal became %v", err)
+	}
+	if got := refusals(t, reg, configList, "NOT_YOURS"); got != 1 {
+		t.Errorf("the handler's refusal counted %v times, want 1", got)
+	}
+	if !strings.Contains(logs.String(), `caller="user:eve (normal, admin)"`) {
+		t.Errorf("the handler's refusal is not logged with the caller:\n%s", logs.String())
+	}
+}
+
+var errNotYours = errors.New("not yours")
