@@ -160,30 +160,9 @@ func TestUpdateInvalidatesAndWarms(t *testing.T) {
 	}
 }
 
-// startRedis runs a real redis-server (Debian's) on loopback.
-func startRedis(t testing.TB, addr string) *testproc.Process {
-	t.Helper()
-	bin := testproc.Binary(t, "redis-server", "redis-server")
-	host, port, _ := cutHostPort(addr)
-	return testproc.Start(t, bin, []string{"--bind", host, "--port", port, "--save", "", "--appendonly", "no"}, func() error {
-		client := redis.NewClient(&redis.Options{Addr: addr})
-		defer client.Close()
-		return client.Ping(context.Background()).Err()
-	})
-}
-
-func cutHostPort(addr string) (string, string, error) {
-	for i := len(addr) - 1; i >= 0; i-- {
-		if addr[i] == ':' {
-			return addr[:i], addr[i+1:], nil
-		}
-	}
-	return "", "", fmt.Errorf("no port in %q", addr)
-}
-
 func TestRedisIntegration(t *testing.T) {
 	addr := testproc.FreeAddr(t)
-	startRedis(t, addr)
+	testproc.StartRedis(t, addr)
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	defer rdb.Close()
 	ctx := context.Background()
@@ -222,7 +201,7 @@ func TestRedisIntegration(t *testing.T) {
 
 func TestRedisDownFallsBackAndRecovers(t *testing.T) {
 	addr := testproc.FreeAddr(t)
-	proc := startRedis(t, addr)
+	proc := testproc.StartRedis(t, addr)
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 	defer rdb.Close()
 	ctx := context.Background()
@@ -248,7 +227,7 @@ func TestRedisDownFallsBackAndRecovers(t *testing.T) {
 	}
 
 	// Redis comes back on the same address: the cache uses it again by itself.
-	startRedis(t, addr)
+	testproc.StartRedis(t, addr)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c.Get(ctx, strconv.Itoa(int(time.Now().UnixNano()%20)))

@@ -25,6 +25,7 @@ import (
 	"github.com/monoreel/monoreel/libs/service"
 	danmakuv1 "github.com/monoreel/monoreel/proto/danmaku/v1"
 	"github.com/monoreel/monoreel/services/danmaku/internal/flow"
+	"github.com/monoreel/monoreel/services/danmaku/internal/relay"
 	"github.com/monoreel/monoreel/services/danmaku/internal/room"
 	"github.com/monoreel/monoreel/services/danmaku/internal/server"
 )
@@ -43,6 +44,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	center := configgrpc.AddFlags(flags, "the default limits, fixed")
 	prefix := flags.String("ratelimit_prefix", "danmaku/ratelimit/", "config keys of the tiers' rate-limit policies")
 	buffer := flags.Int("buffer", 256, "comments a subscriber may lag behind before the oldest are dropped")
+	relayAddr := flags.String("relay_redis", "", "Redis (host:port) through which instances share their rooms' comments (one stream per room); empty: one instance, rooms in memory")
 	slow := flags.Duration("slow_timeout", 5*time.Second, "how long a subscriber may stay a full buffer behind before it is disconnected")
 	if err := flags.Parse(args); err != nil {
 		return err
@@ -77,6 +79,14 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	evictions := prometheus.NewCounter(prometheus.CounterOpts{Name: "danmaku_subscriber_evictions_total", Help: "Subscribers disconnected for a sustained backlog."})
 	svc.Registry.MustRegister(drops, evictions)
 	hub := room.NewHub(room.Options{Buffer: *buffer, SlowTimeout: *slow, OnDrop: drops.Inc, OnEvict: evictions.Inc})
-	danmakuv1.RegisterDanmakuServiceServer(svc.Server, server.New(hub, limits, idSource, svc.Registry))
+	srv := server.New(hub, limits, idSource, svc.Registry)
+	if *relayAddr != "" {
+		r := relay.New(*relayAddr, hub, svc.Log)
+		defer r.Close()
+		go r.Run(followCtx)
+		srv.RelayThrough(r)
+		svc.Log.Info("rooms shared with the other instances through Redis", "relay_redis", *relayAddr)
+	}
+	danmakuv1.RegisterDanmakuServiceServer(svc.Server, srv)
 	return svc.Run(ctx, ready)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -317,6 +318,72 @@ func TestShadowCommentsStayInShadowRooms(t *testing.T) {
 				t.Fatalf("a real viewer received %q from %s", rc.GetText(), rc.GetUserId())
 			}
 			return
+		}
+	}
+}
+
+// TestRoomAcrossInstances: three real instances share a room through a real
+// Redis. Comments posted on two of them reach every subscriber on every
+// instance, each comment once and in one order; with one instance killed, the
+// others go on.
+func TestRoomAcrossInstances(t *testing.T) {
+	redisAddr := testproc.FreeAddr(t)
+	testproc.StartRedis(t, redisAddr)
+	bin := testproc.Runfile(t, "DANMAKU_BINARY")
+	var instances []*testproc.Service
+	var viewers []*chatter
+	for i := range 3 {
+		svc := testproc.StartService(t, bin, "-relay_redis="+redisAddr, fmt.Sprintf("-worker_id=%d", i+1))
+		instances = append(instances, svc)
+		viewers = append(viewers, joinRoom(t, userConn(t, svc), "live", token(t, fmt.Sprint("viewer-", i), auth.TierNormal), nil, danmakuv1.Tier_TIER_NORMAL))
+	}
+	posters := []*chatter{
+		joinRoom(t, userConn(t, instances[0]), "live", token(t, "ann", auth.TierVIP), nil, danmakuv1.Tier_TIER_VIP),
+		joinRoom(t, userConn(t, instances[1]), "live", token(t, "bob", auth.TierVIP), nil, danmakuv1.Tier_TIER_VIP),
+	}
+	// seen reads n comments from a viewer, in the order it got them.
+	seen := func(v *chatter, n int) []int64 {
+		var ids []int64
+		for len(ids) < n {
+			resp, err := v.stream.Recv()
+			if err != nil {
+				t.Fatalf("after %d of %d comments (%v): %v", len(ids), n, ids, err)
+			}
+			if rc := resp.GetComment(); rc != nil {
+				ids = append(ids, rc.GetId())
+			}
+		}
+		return ids
+	}
+	var posted []int64
+	for i := range 6 {
+		a := posters[i%2].say(fmt.Sprint(i), fmt.Sprint("comment ", i))
+		if a.GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED {
+			t.Fatalf("comment %d: %v", i, a)
+		}
+		posted = append(posted, a.GetCommentId())
+	}
+	first := seen(viewers[0], 6)
+	for i, v := range viewers[1:] {
+		if got := seen(v, 6); !slices.Equal(got, first) {
+			t.Errorf("viewer on instance %d saw %v, viewer on instance 0 %v: want one order", i+1, got, first)
+		}
+	}
+	sorted := slices.Clone(first)
+	slices.Sort(sorted)
+	want := slices.Clone(posted)
+	slices.Sort(want)
+	if !slices.Equal(sorted, want) {
+		t.Errorf("viewers saw %v, want each of %v once", first, posted)
+	}
+
+	instances[2].Stop() // SIGKILL
+	if a := posters[0].say("after", "after a kill"); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED {
+		t.Fatalf("comment after a kill: %v", a)
+	}
+	for i, v := range viewers[:2] {
+		if got := seen(v, 1); len(got) != 1 {
+			t.Errorf("viewer on instance %d after a kill: %v", i, got)
 		}
 	}
 }

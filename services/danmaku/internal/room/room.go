@@ -56,7 +56,7 @@ func (h *Hub) Join(roomID string) (*Room, *Subscriber) {
 	defer h.mu.Unlock()
 	r := h.rooms[roomID]
 	if r == nil {
-		r = &Room{hub: h, id: roomID, subs: map[*Subscriber]struct{}{}}
+		r = &Room{hub: h, id: roomID, subs: map[*Subscriber]struct{}{}, created: h.opts.Now()}
 		h.rooms[roomID] = r
 	}
 	s := &Subscriber{events: make(chan []byte, h.opts.Buffer), gone: make(chan struct{})}
@@ -81,10 +81,36 @@ func (h *Hub) Leave(r *Room, s *Subscriber) {
 
 // Room is one room's subscribers.
 type Room struct {
-	hub  *Hub
-	id   string
-	mu   sync.Mutex
-	subs map[*Subscriber]struct{}
+	hub     *Hub
+	id      string
+	created time.Time
+	mu      sync.Mutex
+	subs    map[*Subscriber]struct{}
+}
+
+// ID is the room's id.
+func (r *Room) ID() string { return r.id }
+
+// Rooms returns the rooms that have subscribers: id -> when the room got its
+// first one here.
+func (h *Hub) Rooms() map[string]time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	rooms := make(map[string]time.Time, len(h.rooms))
+	for id, r := range h.rooms {
+		rooms[id] = r.created
+	}
+	return rooms
+}
+
+// Publish hands an encoded event to the subscribers of room id, if it has any.
+func (h *Hub) Publish(id string, event []byte) {
+	h.mu.Lock()
+	r := h.rooms[id]
+	h.mu.Unlock()
+	if r != nil {
+		r.Publish(event)
+	}
 }
 
 // Subscribers returns how many subscribers the room has.

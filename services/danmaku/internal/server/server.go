@@ -24,6 +24,7 @@ import (
 	"github.com/monoreel/monoreel/services/danmaku/internal/comment"
 	"github.com/monoreel/monoreel/services/danmaku/internal/event"
 	"github.com/monoreel/monoreel/services/danmaku/internal/flow"
+	"github.com/monoreel/monoreel/services/danmaku/internal/relay"
 	"github.com/monoreel/monoreel/services/danmaku/internal/room"
 )
 
@@ -34,6 +35,14 @@ type Server struct {
 	flow     *flow.Controller
 	ids      idpool.Source
 	outcomes *prometheus.CounterVec
+	relay    *relay.Redis // nil: one instance, comments go straight to the hub
+}
+
+// RelayThrough makes accepted comments go through r, which delivers them to
+// the subscribers of every instance (and of this one) in one order per room.
+func (s *Server) RelayThrough(r *relay.Redis) *Server {
+	s.relay = r
+	return s
 }
 
 // New returns a Server; its counters of comment outcomes by tier
@@ -226,7 +235,12 @@ func (c *chat) post(msg *danmakuv1.Comment) {
 		c.ack(msg, danmakuv1.Outcome_OUTCOME_DROPPED, fmt.Sprintf("encoding: %v", err), 0)
 		return
 	}
-	c.room.Publish(data)
+	if c.s.relay == nil {
+		c.room.Publish(data)
+	} else if err := c.s.relay.Publish(c.ctx, c.room.ID(), data); err != nil {
+		c.ack(msg, danmakuv1.Outcome_OUTCOME_DROPPED, fmt.Sprintf("relaying to the room's other instances: %v", err), 0)
+		return
+	}
 	c.ack(msg, danmakuv1.Outcome_OUTCOME_ACCEPTED, "", id)
 }
 

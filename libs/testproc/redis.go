@@ -1,0 +1,40 @@
+package testproc
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// StartRedis runs a real redis-server (Debian's) on loopback at addr, without
+// persistence, until the test ends (or the caller stops it).
+func StartRedis(t testing.TB, addr string) *Process {
+	t.Helper()
+	bin := Binary(t, "redis-server", "redis-server")
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Start(t, bin, []string{"--bind", host, "--port", port, "--save", "", "--appendonly", "no"}, func() error {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(time.Second))
+		if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+			return err
+		}
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(line, "+PONG") {
+			return fmt.Errorf("redis answered PING with %q", line)
+		}
+		return nil
+	})
+}
