@@ -112,9 +112,15 @@ func (a *Authorizer) handlerRefused(ctx context.Context, fullMethod string, err 
 	if code := status.Code(err); code != codes.PermissionDenied && code != codes.Unauthenticated {
 		return
 	}
-	reason := grpcerr.Reason(err)
+	a.refused(ctx, fullMethod, FromContext(ctx), err, err)
+}
+
+// refused counts a refusal (the status st) and logs it once, with the caller
+// and the cause.
+func (a *Authorizer) refused(ctx context.Context, fullMethod string, caller Identity, st, cause error) {
+	reason := grpcerr.Reason(st)
 	a.refusals.WithLabelValues(fullMethod, reason).Inc()
-	a.log.WarnContext(ctx, "refused", "method", fullMethod, "caller", FromContext(ctx).String(), "peer", peerAddr(ctx), "reason", reason, "error", err)
+	a.log.WarnContext(ctx, "refused", "method", fullMethod, "caller", caller.String(), "peer", peerAddr(ctx), "reason", reason, "error", cause)
 }
 
 type identityStream struct {
@@ -135,9 +141,7 @@ func (a *Authorizer) Authorize(ctx context.Context, fullMethod string) (context.
 	}
 	if err != nil {
 		st := Errors.ToStatus(fmt.Errorf("%s may not call %s: %w", id, fullMethod, err))
-		reason := grpcerr.Reason(st)
-		a.refusals.WithLabelValues(fullMethod, reason).Inc()
-		a.log.WarnContext(ctx, "refused", "method", fullMethod, "caller", id.String(), "peer", peerAddr(ctx), "reason", reason, "error", err)
+		a.refused(ctx, fullMethod, id, st, err)
 		return nil, st
 	}
 	return ctx, nil

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -37,7 +38,10 @@ func New(addr string, hub *room.Hub, log *slog.Logger) *Redis {
 	return &Redis{client: redis.NewClient(&redis.Options{Addr: addr}), hub: hub, log: log}
 }
 
-func key(roomID string) string { return "danmaku:room:" + roomID }
+// streamPrefix names a room's stream: streamPrefix + room id.
+const streamPrefix = "danmaku:room:"
+
+func key(roomID string) string { return streamPrefix + roomID }
 
 // Publish appends an encoded room event to the room's stream.
 func (r *Redis) Publish(ctx context.Context, roomID string, event []byte) error {
@@ -87,7 +91,7 @@ func (r *Redis) Run(ctx context.Context) {
 			continue
 		}
 		for _, s := range res {
-			id := s.Stream[len("danmaku:room:"):]
+			id := strings.TrimPrefix(s.Stream, streamPrefix)
 			for _, m := range s.Messages {
 				if e, ok := m.Values["e"].(string); ok {
 					r.hub.Publish(id, []byte(e))
