@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/monoreel/monoreel/libs/coloring"
+	commonv1 "github.com/monoreel/monoreel/proto/common/v1"
 )
 
 // Policy is the balancer of "etcd:///" targets: round robin within the
@@ -33,6 +34,20 @@ func (pickerBuilder) Build(info base.PickerBuildInfo) balancer.Picker {
 	return p
 }
 
+// ReasonInstanceGone is the ErrorInfo reason (domain "monoreel.discovery") of a
+// call failed because the instance its Sticky names is gone. The code is
+// Unavailable, as gRPC allows no other from a balancer; the reason is what
+// tells this from an instance that merely cannot be reached for a moment.
+const ReasonInstanceGone = "INSTANCE_GONE"
+
+func gone(addr string) error {
+	st := status.Newf(codes.Unavailable, "discovery: instance %s is gone, and what it held with it", addr)
+	if withInfo, err := st.WithDetails(&commonv1.ErrorInfo{Reason: ReasonInstanceGone, Domain: "monoreel.discovery"}); err == nil {
+		st = withInfo
+	}
+	return st.Err()
+}
+
 type picker struct {
 	endpoints []coloring.Endpoint
 	byAddr    map[string]balancer.SubConn
@@ -43,11 +58,28 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	if len(p.endpoints) == 0 {
 		return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
 	}
-	c, _ := coloring.FromContext(info.Ctx)
-	candidates, err := coloring.Pick(p.endpoints, c)
-	if err != nil {
-		return balancer.PickResult{}, status.Error(codes.Unavailable, err.Error())
+	var pickErr error
+	pick := func() string {
+		c, _ := coloring.FromContext(info.Ctx)
+		candidates, err := coloring.Pick(p.endpoints, c)
+		if err != nil {
+			pickErr = status.Error(codes.Unavailable, err.Error())
+			return ""
+		}
+		return candidates[p.next.Add(1)%uint64(len(candidates))].Addr
 	}
-	e := candidates[p.next.Add(1)%uint64(len(candidates))]
-	return balancer.PickResult{SubConn: p.byAddr[e.Addr]}, nil
+	addr := ""
+	if s, ok := info.Ctx.Value(stickyKey{}).(*Sticky); ok {
+		addr = s.pin(pick)
+	} else {
+		addr = pick()
+	}
+	if pickErr != nil {
+		return balancer.PickResult{}, pickErr
+	}
+	sc, ok := p.byAddr[addr]
+	if !ok {
+		return balancer.PickResult{}, gone(addr)
+	}
+	return balancer.PickResult{SubConn: sc}, nil
 }

@@ -17,16 +17,18 @@ import (
 
 	"github.com/monoreel/monoreel/libs/coloring"
 	"github.com/monoreel/monoreel/libs/config/configtest"
+	"github.com/monoreel/monoreel/libs/grpcerr"
 )
 
 // fleet is instances of "svc" registered on a real etcd, counting their calls.
 type fleet struct {
-	t      *testing.T
-	client *clientv3.Client
-	mu     sync.Mutex
-	served map[string]int
-	regs   map[string]*Registration
-	addrs  map[string]string
+	t       *testing.T
+	client  *clientv3.Client
+	mu      sync.Mutex
+	served  map[string]int
+	regs    map[string]*Registration
+	addrs   map[string]string
+	servers map[string]*grpc.Server
 }
 
 func newFleet(t *testing.T) *fleet {
@@ -35,7 +37,7 @@ func newFleet(t *testing.T) *fleet {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	return &fleet{t: t, client: client, served: map[string]int{}, regs: map[string]*Registration{}, addrs: map[string]string{}}
+	return &fleet{t: t, client: client, served: map[string]int{}, regs: map[string]*Registration{}, addrs: map[string]string{}, servers: map[string]*grpc.Server{}}
 }
 
 // start runs instance name in region and registers it.
@@ -52,7 +54,7 @@ func (f *fleet) start(name, region string, shadow bool) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.regs[name], f.addrs[name] = reg, lis.Addr().String()
+	f.regs[name], f.addrs[name], f.servers[name] = reg, lis.Addr().String(), srv
 }
 
 type countingHealth struct {
@@ -82,6 +84,13 @@ func (f *fleet) calls(client healthpb.HealthClient, c coloring.Color, n int) (ma
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.served, nil
+}
+
+// count is how many calls name served since the last calls.
+func (f *fleet) count(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.served[name]
 }
 
 // TestRegionRoundRobinAndShadow: calls go round robin to the caller's region,
@@ -129,6 +138,53 @@ func TestRegionRoundRobinAndShadow(t *testing.T) {
 		_, err := f.calls(client, coloring.Color{Shadow: true}, 1)
 		return status.Code(err) == codes.Unavailable
 	}, "no shadow-capable instance once us-1's lease ran out")
+}
+
+// TestSticky: calls with a Sticky all go to the instance the first one was
+// picked for; once that instance stops serving (it died: its lease has not
+// run out yet), they fail with NotFound at once instead of waiting for it.
+func TestSticky(t *testing.T) {
+	f := newFleet(t)
+	f.start("a", "", false)
+	f.start("b", "", false)
+	conn, err := grpc.NewClient("etcd:///svc", grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithResolvers(NewResolver(f.client)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := healthpb.NewHealthClient(conn)
+	waitFor(t, func() bool {
+		got, err := f.calls(client, coloring.Color{}, 2)
+		return err == nil && got["a"] == 1 && got["b"] == 1
+	}, "both instances ready")
+
+	before := map[string]int{"a": f.count("a"), "b": f.count("b")}
+	sticky := NewSticky("")
+	ctx := WithSticky(context.Background(), sticky)
+	for range 6 {
+		if _, err := client.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pinned := sticky.Addr()
+	name := map[string]string{f.addrs["a"]: "a", f.addrs["b"]: "b"}[pinned]
+	if got := f.count(name) - before[name]; got != 6 {
+		t.Fatalf("pinned to %s (%q): it served %d of 6 calls; want all", pinned, name, got)
+	}
+	// Another process taking the work over pins to the same instance.
+	again := WithSticky(context.Background(), NewSticky(pinned))
+	if _, err := client.Check(again, &healthpb.HealthCheckRequest{}); err != nil || f.count(name)-before[name] != 7 {
+		t.Fatalf("a Sticky set to %s: %v, %s served %d; want the call on %s", pinned, err, name, f.count(name)-before[name], name)
+	}
+
+	f.servers[name].Stop()
+	waitFor(t, func() bool {
+		_, err := client.Check(ctx, &healthpb.HealthCheckRequest{})
+		return status.Code(err) == codes.Unavailable && grpcerr.Reason(err) == ReasonInstanceGone
+	}, "calls pinned to a stopped instance fail with INSTANCE_GONE")
+	if _, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+		t.Errorf("an unpinned call with one instance left: %v", err)
+	}
 }
 
 func waitFor(t *testing.T, ok func() bool, what string) {

@@ -21,6 +21,8 @@ import (
 	"github.com/monoreel/monoreel/libs/breaker"
 	"github.com/monoreel/monoreel/libs/coloring"
 	"github.com/monoreel/monoreel/libs/config"
+	"github.com/monoreel/monoreel/libs/discovery"
+	"github.com/monoreel/monoreel/libs/grpcerr"
 	"github.com/monoreel/monoreel/libs/tracing"
 )
 
@@ -261,8 +263,11 @@ func (r *run) call(ctx context.Context, stage int, fn func(ctx context.Context) 
 
 // transient says whether a failed call may succeed if tried again.
 func transient(err error) bool {
-	if errors.Is(err, breaker.ErrOpen) {
+	switch {
+	case errors.Is(err, breaker.ErrOpen):
 		return true
+	case grpcerr.Reason(err) == discovery.ReasonInstanceGone:
+		return false // for good: its job is started again elsewhere
 	}
 	switch status.Code(err) {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted:

@@ -11,6 +11,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/monoreel/monoreel/libs/discovery"
+	"github.com/monoreel/monoreel/libs/grpcerr"
+
 	aitagv1 "github.com/monoreel/monoreel/proto/aitag/v1"
 	cdnpushv1 "github.com/monoreel/monoreel/proto/cdnpush/v1"
 	commonv1 "github.com/monoreel/monoreel/proto/common/v1"
@@ -53,7 +56,7 @@ func (r *run) upload() error {
 // transcode submits the transcode job (once: a job already submitted is polled)
 // and waits for it.
 func (r *run) transcode(ctx context.Context, i int) error {
-	return r.submitAndWait(ctx, i, "transcode job", &r.w.TranscodeJob, func(ctx context.Context) (string, error) {
+	return r.submitAndWait(ctx, i, "transcode job", &r.w.TranscodeJob, &r.w.TranscodeAt, func(ctx context.Context) (string, error) {
 		// The key makes a Submit repeated after a crash (the job's id not yet
 		// saved) return the job already running rather than start another.
 		resp, err := r.e.clients.Transcode.Submit(ctx, &transcodev1.SubmitRequest{
@@ -85,34 +88,38 @@ type settledError struct{ err error }
 func (e *settledError) Error() string { return e.err.Error() }
 
 // submitAndWait starts a downstream job unless *id names one already, saves its
-// id, and polls it until poll says it is done. A job the downstream no longer
-// knows (it restarted and forgot it) is started again.
-func (r *run) submitAndWait(ctx context.Context, i int, what string, id *string,
+// id and *at, the downstream instance that runs it, and polls it there until
+// poll says it is done. A job the downstream no longer knows (it restarted and
+// forgot it, or its instance is gone) is started again.
+func (r *run) submitAndWait(ctx context.Context, i int, what string, id, at *string,
 	submit func(ctx context.Context) (string, error), poll func(ctx context.Context, id string) (bool, error)) error {
 	for {
 		if *id == "" {
-			var started string
+			var started, startedAt string
 			err := r.call(ctx, i, func(ctx context.Context) (err error) {
-				started, err = submit(ctx)
+				// Each attempt may go to any instance: a new Sticky.
+				on := discovery.NewSticky("")
+				started, err = submit(discovery.WithSticky(ctx, on))
+				startedAt = on.Addr()
 				return err
 			})
 			if err != nil {
 				return fmt.Errorf("starting the %s: %w", what, err)
 			}
-			if err := r.update(ctx, func(*Workflow) { *id = started }); err != nil {
+			if err := r.update(ctx, func(*Workflow) { *id, *at = started, startedAt }); err != nil {
 				return err
 			}
 		}
 		var done bool
 		err := r.call(ctx, i, func(ctx context.Context) (err error) {
-			done, err = poll(ctx, *id)
+			done, err = poll(discovery.WithSticky(ctx, discovery.NewSticky(*at)), *id)
 			return err
 		})
 		var settled *settledError
 		switch {
-		case status.Code(err) == codes.NotFound:
-			r.e.opts.Log.Warn("the downstream lost the job; starting it again", "video_id", r.w.VideoID, "what", what, "job", *id)
-			if err := r.update(ctx, func(*Workflow) { *id = "" }); err != nil {
+		case status.Code(err) == codes.NotFound || grpcerr.Reason(err) == discovery.ReasonInstanceGone:
+			r.e.opts.Log.Warn("the downstream lost the job; starting it again", "video_id", r.w.VideoID, "what", what, "job", *id, "at", *at, "error", err)
+			if err := r.update(ctx, func(*Workflow) { *id, *at = "", "" }); err != nil {
 				return err
 			}
 			continue
@@ -151,7 +158,7 @@ func (r *run) aitag(ctx context.Context, i int) error {
 // each is. The idempotency key makes a resumed workflow's Warm find the job it
 // started before, as long as cdnpush remembers it.
 func (r *run) cdnpush(ctx context.Context, i int) error {
-	return r.submitAndWait(ctx, i, "warm-up job", &r.w.WarmJob, func(ctx context.Context) (string, error) {
+	return r.submitAndWait(ctx, i, "warm-up job", &r.w.WarmJob, &r.w.WarmAt, func(ctx context.Context) (string, error) {
 		resp, err := r.e.clients.CDNPush.Warm(ctx, &cdnpushv1.WarmRequest{
 			Keys: r.w.Outputs, Edges: r.e.opts.Edges, IdempotencyKey: "publish-" + strconv.FormatInt(r.w.VideoID, 10) + "-" + r.w.TranscodeJob})
 		return resp.GetJobId(), err

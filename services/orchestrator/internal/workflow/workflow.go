@@ -90,12 +90,15 @@ type Workflow struct {
 	Region string `json:"region,omitempty"`
 	Shadow bool   `json:"shadow,omitempty"`
 
-	// What the stages produced.
+	// What the stages produced. A job's "at" is the downstream instance
+	// running it (libs/discovery.Sticky), where it is polled.
 	TranscodeJob string   `json:"transcode_job,omitempty"`
+	TranscodeAt  string   `json:"transcode_at,omitempty"`
 	Master       string   `json:"master_playlist,omitempty"`
 	Outputs      []string `json:"outputs,omitempty"`
 	Tags         []Tag    `json:"tags,omitempty"`
 	WarmJob      string   `json:"warm_job,omitempty"`
+	WarmAt       string   `json:"warm_at,omitempty"`
 
 	// Who runs it: the instance holding the lease, until LeaseUntil.
 	Owner      string    `json:"owner,omitempty"`
