@@ -27,6 +27,7 @@ func (pickerBuilder) Build(info base.PickerBuildInfo) balancer.Picker {
 	p := &picker{byAddr: map[string]balancer.SubConn{}}
 	for sc, sci := range info.ReadySCs {
 		in, _ := sci.Address.BalancerAttributes.Value(instanceKey{}).(Instance)
+		p.service, _ = sci.Address.BalancerAttributes.Value(serviceKey{}).(string)
 		in.Addr = sci.Address.Addr
 		p.byAddr[in.Addr] = sc
 		p.endpoints = append(p.endpoints, coloring.Endpoint{Addr: in.Addr, Region: in.Region, Healthy: true, ShadowCapable: in.ShadowCapable})
@@ -49,6 +50,7 @@ func gone(addr string) error {
 }
 
 type picker struct {
+	service   string // the one of every instance
 	endpoints []coloring.Endpoint
 	byAddr    map[string]balancer.SubConn
 	next      atomic.Uint64
@@ -69,7 +71,7 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 		return candidates[p.next.Add(1)%uint64(len(candidates))].Addr
 	}
 	addr := ""
-	if s, ok := info.Ctx.Value(stickyKey{}).(*Sticky); ok {
+	if s, ok := info.Ctx.Value(stickyKey{}).(*Sticky); ok && s.service == p.service {
 		addr = s.pin(pick)
 	} else {
 		addr = pick()

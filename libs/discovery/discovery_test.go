@@ -159,7 +159,7 @@ func TestSticky(t *testing.T) {
 	}, "both instances ready")
 
 	before := map[string]int{"a": f.count("a"), "b": f.count("b")}
-	sticky := NewSticky("")
+	sticky := NewSticky("svc", "")
 	ctx := WithSticky(context.Background(), sticky)
 	for range 6 {
 		if _, err := client.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
@@ -172,7 +172,7 @@ func TestSticky(t *testing.T) {
 		t.Fatalf("pinned to %s (%q): it served %d of 6 calls; want all", pinned, name, got)
 	}
 	// Another process taking the work over pins to the same instance.
-	again := WithSticky(context.Background(), NewSticky(pinned))
+	again := WithSticky(context.Background(), NewSticky("svc", pinned))
 	if _, err := client.Check(again, &healthpb.HealthCheckRequest{}); err != nil || f.count(name)-before[name] != 7 {
 		t.Fatalf("a Sticky set to %s: %v, %s served %d; want the call on %s", pinned, err, name, f.count(name)-before[name], name)
 	}
@@ -184,6 +184,11 @@ func TestSticky(t *testing.T) {
 	}, "calls pinned to a stopped instance fail with INSTANCE_GONE")
 	if _, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
 		t.Errorf("an unpinned call with one instance left: %v", err)
+	}
+	// A Sticky of another service does not touch calls to this one.
+	other := WithSticky(context.Background(), NewSticky("other", pinned))
+	if _, err := client.Check(other, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Errorf("a call with another service's Sticky: %v", err)
 	}
 }
 

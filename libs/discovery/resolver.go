@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -26,15 +27,16 @@ func (b *builder) Scheme() string { return Scheme }
 func (b *builder) Build(target resolver.Target, cc resolver.ClientConn, _ resolver.BuildOptions) (resolver.Resolver, error) {
 	service := strings.TrimPrefix(target.Endpoint(), "/")
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &etcdResolver{client: b.client, prefix: Prefix + service + "/", cc: cc, cancel: cancel}
+	r := &etcdResolver{client: b.client, service: service, prefix: Prefix + service + "/", cc: cc, cancel: cancel}
 	r.config = cc.ParseServiceConfig(`{"loadBalancingConfig":[{"` + Policy + `":{}}]}`)
 	go r.watch(ctx)
 	return r, nil
 }
 
 type etcdResolver struct {
-	client *clientv3.Client
-	prefix string
+	client  *clientv3.Client
+	service string
+	prefix  string
 	cc     resolver.ClientConn
 	config *serviceconfig.ParseResult
 	cancel context.CancelFunc
@@ -46,6 +48,10 @@ func (r *etcdResolver) watch(ctx context.Context) {
 		resp, err := r.client.Get(ctx, r.prefix, clientv3.WithPrefix())
 		if err != nil {
 			r.cc.ReportError(err)
+			select { // etcd is away: ask again a little later
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
 			continue
 		}
 		r.update(resp.Kvs)
@@ -64,7 +70,11 @@ func (r *etcdResolver) watch(ctx context.Context) {
 	}
 }
 
-type instanceKey struct{}
+// The balancer attributes of an address: its Instance, and its service.
+type (
+	instanceKey struct{}
+	serviceKey  struct{}
+)
 
 func (r *etcdResolver) update(kvs []*mvccpb.KeyValue) {
 	var addrs []resolver.Address
@@ -73,7 +83,7 @@ func (r *etcdResolver) update(kvs []*mvccpb.KeyValue) {
 		if err := json.Unmarshal(kv.Value, &in); err != nil || in.Addr == "" {
 			continue // not ours, or damaged: never a target
 		}
-		addrs = append(addrs, resolver.Address{Addr: in.Addr, BalancerAttributes: attributes.New(instanceKey{}, in)})
+		addrs = append(addrs, resolver.Address{Addr: in.Addr, BalancerAttributes: attributes.New(instanceKey{}, in).WithValue(serviceKey{}, r.service)})
 	}
 	r.cc.UpdateState(resolver.State{Addresses: addrs, ServiceConfig: r.config})
 }

@@ -5,9 +5,10 @@ import (
 	"sync"
 )
 
-// Sticky holds the instance that keeps a caller's state on a fleet (a job it
-// runs, say): the first call made with WithSticky records the instance the
-// balancer picked, and later calls go to that instance only. When it is no
+// Sticky holds the instance of a service that keeps a caller's state (a job
+// it runs, say): the first call to the service made with WithSticky records
+// the instance the balancer picked, and later calls go to that instance only
+// (calls to other services with the same context are not affected). When it is no
 // longer among the ready instances while others are, a call fails at once
 // with the reason ReasonInstanceGone, as the instance's state is gone with it
 // (the caller starts over, on another instance); with none ready, calls wait
@@ -16,12 +17,14 @@ import (
 // Addr can be saved and set again (by another process taking the work over).
 // Targets other than "etcd:///" ignore it: there is one instance.
 type Sticky struct {
-	mu   sync.Mutex
-	addr string
+	service string
+	mu      sync.Mutex
+	addr    string
 }
 
-// NewSticky returns a Sticky pinned to addr ("" to pin the next call's pick).
-func NewSticky(addr string) *Sticky { return &Sticky{addr: addr} }
+// NewSticky returns a Sticky to service's instance at addr ("" to pin the
+// next call's pick).
+func NewSticky(service, addr string) *Sticky { return &Sticky{service: service, addr: addr} }
 
 // Addr is the instance calls go to ("" before the first call).
 func (s *Sticky) Addr() string {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/monoreel/monoreel/libs/auth"
@@ -136,3 +137,18 @@ func (p *PKI) Token(user, tier string, roles ...string) (auth.Token, error) {
 }
 
 var discard = slog.New(slog.DiscardHandler)
+
+// DialUser connects to target (an address, or e.g. etcd:///<service> with
+// its resolver in opts) as user, with tier and roles, by a token of p: the
+// client a person would use. The caller closes the connection.
+func (p *PKI) DialUser(target, user, tier string, roles []string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	token, err := p.Token(user, tier, roles...)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := p.UserCredentials()
+	if err != nil {
+		return nil, err
+	}
+	return grpc.NewClient(target, append([]grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(token)}, opts...)...)
+}

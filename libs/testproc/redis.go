@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,12 +14,23 @@ import (
 // persistence, until the test ends (or the caller stops it).
 func StartRedis(t testing.TB, addr string) *Process {
 	t.Helper()
-	bin := Binary(t, "redis-server", "redis-server")
-	host, port, err := net.SplitHostPort(addr)
+	p, err := LaunchRedis(Binary(t, "redis-server", "redis-server"), addr, filepath.Join(t.TempDir(), "redis-server.log"))
+	if p != nil {
+		t.Cleanup(p.Stop)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Start(t, bin, []string{"--bind", host, "--port", port, "--save", "", "--appendonly", "no"}, func() error {
+	return p
+}
+
+// LaunchRedis is StartRedis without a test: the caller stops it.
+func LaunchRedis(binary, addr, logPath string) (*Process, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	return Launch(binary, []string{"--bind", host, "--port", port, "--save", "", "--appendonly", "no"}, logPath, func() error {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return err

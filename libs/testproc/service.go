@@ -162,15 +162,7 @@ func (s *Service) DialUser(user, tier string, opts ...grpc.DialOption) (*grpc.Cl
 }
 
 func (s *Service) dialUser(user, tier string, roles []string, opts []grpc.DialOption) (*grpc.ClientConn, error) {
-	token, err := s.pki.Token(user, tier, roles...)
-	if err != nil {
-		return nil, err
-	}
-	creds, err := s.pki.UserCredentials()
-	if err != nil {
-		return nil, err
-	}
-	return grpc.NewClient(s.Addr, append([]grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(token)}, opts...)...)
+	return s.pki.DialUser(s.Addr, user, tier, roles, opts...)
 }
 
 // Stop kills the service and closes Conn.

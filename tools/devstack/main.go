@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/monoreel/monoreel/libs/service"
 )
@@ -47,6 +48,11 @@ func run(ctx context.Context, args []string, out io.Writer, check func(*stack, *
 	comments := flags.Int("comments", 30, "comments each danmaku user posts")
 	prometheus := flags.String("prometheus", "", "also run this Prometheus (a path, or a name looked up in PATH: prometheus, from the Debian package) on loopback, scraping every service, and check it sees their metrics")
 	jaeger := flags.String("jaeger", "", "also run this Jaeger (./bazelw run //tools/devstack sets the one built from its Go module) on loopback, have every service trace to it, and check the publish trace there")
+	replicas := flags.Int("replicas", 1, "instances of every service; above 1, they run behind discovery on a real etcd, with Redis between them (Debian's etcd-server and redis-server)")
+	kills := flags.Bool("kill", true, "with -replicas above 1: kill one instance of every service (SIGKILL) at a random moment of the scenario")
+	seed := flags.Uint64("seed", 0, "the random kills' seed, to repeat a run (0: a new one)")
+	etcdFlag := service.AddProgramFlag(flags, "etcd", "etcd-server")
+	redisFlag := service.AddProgramFlag(flags, "redis-server", "redis-server")
 	var rules ruleFlags
 	flags.Var(&rules, "prometheus_rules", "a rules file Prometheus loads; repeated (./bazelw run //tools/devstack sets tools/monitoring's)")
 	if err := flags.Parse(args); err != nil {
@@ -66,8 +72,29 @@ func run(ctx context.Context, args []string, out io.Writer, check func(*stack, *
 	}
 
 	fmt.Fprintf(out, "Starting the platform (data and logs in %s)\n", *dir)
-	st, err := startStack(*dir, binaries, ffmpeg, *jaeger, out)
+	var f *fleet
+	if *replicas > 1 {
+		etcd, err := etcdFlag.Path()
+		if err != nil {
+			return err
+		}
+		redis, err := redisFlag.Path()
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Join(*dir, "logs"), 0o755); err != nil {
+			return err
+		}
+		if f, err = startFleet(*dir, etcd, redis, *replicas); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "  %-13s %s (discovery, config, leases); redis %s (danmaku relay, caches); %d instances of every service\n", "etcd", f.etcdAddr, f.redisAddr, *replicas)
+	}
+	st, err := startStack(*dir, binaries, ffmpeg, *jaeger, f, out)
 	if err != nil {
+		if f != nil {
+			f.stop()
+		}
 		return err
 	}
 	defer st.stop()
@@ -79,7 +106,16 @@ func run(ctx context.Context, args []string, out io.Writer, check func(*stack, *
 	}
 	fmt.Fprintln(out, "Scenario")
 	sc := &scenario{st: st, ffmpeg: ffmpeg, seconds: *seconds, comments: *comments, log: out}
+	if f != nil && *kills {
+		if *seed == 0 {
+			*seed = uint64(time.Now().UnixNano())
+		}
+		sc.chaos = newChaos(*seed, st.order, *replicas)
+	}
 	err = sc.run(ctx)
+	if sc.chaos != nil {
+		sc.r.kills = sc.chaos.summary()
+	}
 	sc.r.print(out, st)
 	if err != nil {
 		return fmt.Errorf("%w (service logs in %s)", err, filepath.Join(*dir, "logs"))
@@ -96,7 +132,9 @@ func run(ctx context.Context, args []string, out io.Writer, check func(*stack, *
 	p := st.pki.Dir
 	fmt.Fprintf(out, "\nThe platform keeps running (Ctrl-C stops it). gRPC on loopback over mutual TLS, with health and server reflection:\n")
 	for _, b := range binaries {
-		fmt.Fprintf(out, "  %-13s %s   (metrics, /healthz: http://%s)\n", b.name, st.svc[b.name].Addr, st.svc[b.name].AdminAddr)
+		for _, svc := range st.live(b.name) {
+			fmt.Fprintf(out, "  %-13s %s   (metrics, /healthz: http://%s)\n", b.name, svc.Addr, svc.AdminAddr)
+		}
 	}
 	if st.prom != nil {
 		fmt.Fprintf(out, "  %-13s %s\n", "prometheus", st.prom.URL)

@@ -41,10 +41,37 @@ func TestScenario(t *testing.T) {
 	}
 }
 
+// TestFleetScenario runs what `./bazelw run //tools/devstack -- --replicas=2`
+// runs: two instances of every service behind discovery on a real etcd, with
+// a real Redis between them, and the scenario passing while the harness kills
+// one instance of every service (SIGKILL) at a random moment (the seed is in
+// the summary: -seed repeats a run).
+func TestFleetScenario(t *testing.T) {
+	args := []string{"-dir=" + t.TempDir(), "-ffmpeg=" + testproc.Binary(t, "ffmpeg", "ffmpeg"), "-replicas=2",
+		"-etcd=" + testproc.Binary(t, "etcd", "etcd-server"), "-redis-server=" + testproc.Binary(t, "redis-server", "redis-server")}
+	for _, service := range strings.Fields(os.Getenv("DEVSTACK_SERVICES")) {
+		name, path, _ := strings.Cut(service, "=")
+		args = append(args, "-service="+name+"="+testproc.Rlocation(t, path))
+	}
+	services := len(strings.Fields(os.Getenv("DEVSTACK_SERVICES")))
+	var out bytes.Buffer
+	err := run(context.Background(), args, &out, nil)
+	t.Log(out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"The scenario passed.", fmt.Sprintf("kills: %d of %d planned", services, services),
+		"transcode  done", "cdnpush    done", "master playlist served from the edge cache: true"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q", want)
+		}
+	}
+}
+
 // TestOrderIsChecked: a service listed before one it calls is refused by name,
 // before anything starts.
 func TestOrderIsChecked(t *testing.T) {
-	_, err := startStack(t.TempDir(), serviceFlags{{"orchestrator", "/nonexistent/orchestrator"}}, "ffmpeg", "", io.Discard)
+	_, err := startStack(t.TempDir(), serviceFlags{{"orchestrator", "/nonexistent/orchestrator"}}, "ffmpeg", "", nil, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "orchestrator starts before config, which it calls") {
 		t.Errorf("startStack = %v, want the order named", err)
 	}

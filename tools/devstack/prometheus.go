@@ -23,7 +23,9 @@ func (s *stack) startPrometheus(bin string, ruleFiles []string) error {
 	}
 	var targets []monitoring.Target
 	for _, name := range s.order {
-		targets = append(targets, monitoring.Target{Job: name, Addr: s.svc[name].AdminAddr})
+		for _, svc := range s.replicas[name] {
+			targets = append(targets, monitoring.Target{Job: name, Addr: svc.AdminAddr})
+		}
 	}
 	if s.prom, err = monitoring.Launch(path, filepath.Join(s.dir, "prometheus"), targets, ruleFiles); err != nil {
 		return err
@@ -85,19 +87,28 @@ func (sc *scenario) promSnapshot(ctx context.Context) (promReport, string) {
 	if err != nil {
 		return r, err.Error()
 	}
+	// Every instance is a target; those the harness killed are down.
+	want, killed := 0, map[string]bool{}
+	for _, name := range sc.st.order {
+		want += len(sc.st.replicas[name])
+		for _, svc := range sc.st.replicas[name] {
+			killed[svc.AdminAddr] = !slices.Contains(sc.st.live(name), svc)
+		}
+	}
 	var down []string
 	for _, t := range targets {
-		if t.Health == "up" {
+		switch {
+		case t.Health == "up":
 			r.up++
-		} else {
-			down = append(down, fmt.Sprintf("%s (%s %s)", t.Labels["job"], t.Health, t.LastError))
+		case !killed[t.Labels["instance"]]:
+			down = append(down, fmt.Sprintf("%s %s (%s %s)", t.Labels["job"], t.Labels["instance"], t.Health, t.LastError))
 		}
 	}
 	r.targets = len(targets)
 	var missing []string
-	if r.targets != len(sc.st.order) || len(down) > 0 {
+	if r.targets != want || len(down) > 0 {
 		slices.Sort(down)
-		missing = append(missing, fmt.Sprintf("%d of %d services up, down: %s", r.up, len(sc.st.order), strings.Join(down, ", ")))
+		missing = append(missing, fmt.Sprintf("%d of %d instances up, down: %s", r.up, want, strings.Join(down, ", ")))
 	}
 	for _, c := range promChecks {
 		samples, err := p.Query(ctx, c.query)

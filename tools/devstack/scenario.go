@@ -43,6 +43,7 @@ type report struct {
 	traceID  string // of the publish: devstack's root span
 	trace    traceReport
 	shadow   shadowReport
+	kills    string // what the harness killed, with -replicas above 1
 }
 
 type step struct {
@@ -64,11 +65,22 @@ type scenario struct {
 	seconds  int // of video
 	comments int // per danmaku user
 	log      io.Writer
+	chaos    *chaos // kills instances during the run (with -replicas above 1)
 	r        report
 }
 
+// The steps kills may land in (fleet.go).
+const (
+	stepUpload  = "upload it in parts, interrupted and resumed"
+	stepPublish = "publish: transcode, tag, warm the edge"
+	stepDanmaku = "danmaku room: normal, VIP and robot users"
+)
+
 func (sc *scenario) timed(name string, fn func() error) error {
 	fmt.Fprintf(sc.log, "- %s\n", name)
+	if sc.chaos != nil {
+		sc.chaos.stepStarted(sc.st, name, sc.log)
+	}
 	start := time.Now()
 	err := fn()
 	sc.r.steps = append(sc.r.steps, step{name, time.Since(start)})
@@ -86,16 +98,22 @@ func (sc *scenario) run(ctx context.Context) error {
 	}
 	steps := []namedStep{
 		{"make a video with ffmpeg", func() error { return testproc.WriteSampleVideo(sc.ffmpeg, video, sc.seconds) }},
-		{"upload it in parts, interrupted and resumed", func() error { return sc.upload(ctx, video) }},
-		{"publish: transcode, tag, warm the edge", func() error { return sc.publish(ctx) }},
+		{stepUpload, func() error { return sc.upload(ctx, video) }},
+		{stepPublish, func() error { return sc.publish(ctx) }},
 		{"check the edge serves every output", sc.checkEdge},
-		{"danmaku room: normal, VIP and robot users", func() error { return sc.danmaku(ctx) }},
-		{"publish it again as shadow traffic: production untouched", func() error { return sc.checkShadow(ctx, video) }},
+		{stepDanmaku, func() error { return sc.danmaku(ctx) }},
 	}
+	if sc.chaos != nil {
+		// The checks after it look at what the platform kept: every kill is done.
+		steps = append(steps, namedStep{"every planned kill is done", func() error { sc.chaos.wait(); return nil }})
+	}
+	steps = append(steps, namedStep{"publish it again as shadow traffic: production untouched", func() error { return sc.checkShadow(ctx, video) }})
 	if sc.st.prom != nil {
 		steps = append(steps, namedStep{"Prometheus scrapes every service", func() error { return sc.checkPrometheus(ctx) }})
 	}
-	if sc.st.jaeger != nil {
+	// A killed instance takes the spans it had not exported yet with it: the
+	// publish is one whole trace only when nothing was killed.
+	if sc.st.jaeger != nil && sc.chaos == nil {
 		steps = append(steps, namedStep{"Jaeger has the publish as one trace", func() error { return sc.checkTrace(ctx) }})
 	}
 	for _, s := range steps {
@@ -134,16 +152,33 @@ func (sc *scenario) upload(ctx context.Context, video string) error {
 		return fmt.Errorf("the interrupted upload returned %v: want an InterruptedError", err)
 	}
 	fmt.Fprintf(sc.log, "  interrupted after %d of %d parts: %v\n", sc.r.before, sc.r.parts, err)
-	res, err := client.Upload(ctx, video, uploadclient.Options{PartSize: partSize, Parallel: 4, ResumeID: interrupted.UploadID})
+	res, err := sc.uploadAll(ctx, client, video, uploadclient.Options{PartSize: partSize, Parallel: 4, ResumeID: interrupted.UploadID,
+		OnPart: func(int32, bool) { sc.r.resumed++ }})
 	if err != nil {
 		return err
 	}
-	sc.r.videoID, sc.r.resumed = res.VideoID, res.Sent
-	fmt.Fprintf(sc.log, "  resumed upload %s: sent the %d missing parts; video %d\n", res.UploadID, res.Sent, res.VideoID)
-	if res.Sent+sc.r.before < sc.r.parts {
-		return fmt.Errorf("%d parts before and %d after the interruption: want %d", sc.r.before, res.Sent, sc.r.parts)
+	sc.r.videoID = res.VideoID
+	fmt.Fprintf(sc.log, "  resumed upload %s: sent the %d missing parts; video %d\n", res.UploadID, sc.r.resumed, res.VideoID)
+	if sc.r.resumed+sc.r.before < sc.r.parts {
+		return fmt.Errorf("%d parts before and %d after the interruption: want %d", sc.r.before, sc.r.resumed, sc.r.parts)
 	}
 	return nil
+}
+
+// uploadAll uploads video and, when an instance dies under it (Unavailable),
+// resumes it on another until it completes.
+func (sc *scenario) uploadAll(ctx context.Context, client *uploadclient.Client, video string, opts uploadclient.Options) (uploadclient.Result, error) {
+	for attempt := 1; ; attempt++ {
+		res, err := client.Upload(ctx, video, opts)
+		if err == nil || !unavailable(err) || attempt == 20 {
+			return res, err
+		}
+		if interrupted, ok := errors.AsType[*uploadclient.InterruptedError](err); ok {
+			opts.ResumeID = interrupted.UploadID
+			fmt.Fprintf(sc.log, "  upload %s cut off (%v): resuming it\n", interrupted.UploadID, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // publish asks the orchestrator to publish the uploaded video (coloured, as a
@@ -162,8 +197,11 @@ func (sc *scenario) publish(ctx context.Context) error {
 	defer span.End()
 	sc.r.traceID = span.SpanContext().TraceID().String()
 	colored := metadata.AppendToOutgoingContext(traced, "x-region", "eu-west-1")
-	if _, err := client.Publish(colored, &orchestratorv1.PublishRequest{VideoId: id,
-		Title: "Sunny beach at sunset", Description: "waves, music and a colour test pattern"}); err != nil {
+	if err := retryUnavailable(ctx, func() error {
+		_, err := client.Publish(colored, &orchestratorv1.PublishRequest{VideoId: id,
+			Title: "Sunny beach at sunset", Description: "waves, music and a colour test pattern"})
+		return err
+	}); err != nil {
 		return err
 	}
 	w, err := waitWorkflow(ctx, client, id)
@@ -238,9 +276,11 @@ func (sc *scenario) danmaku(ctx context.Context) error {
 }
 
 // chat posts the scenario's comments as a user whose token gives them tier.
+// When the instance the stream is on dies, it reconnects (to a live one) and
+// posts again the comments that have no outcome yet.
 func (sc *scenario) chat(ctx context.Context, room string, tier danmakuv1.Tier) (tierCounts, error) {
 	c := tierCounts{tier: tier, sent: sc.comments}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	tierName := strings.ToLower(strings.TrimPrefix(tier.String(), "TIER_")) // auth.TierNormal, TierVIP, TierRobot
 	user := tierName + "-1"
@@ -248,50 +288,113 @@ func (sc *scenario) chat(ctx context.Context, room string, tier danmakuv1.Tier) 
 	if err != nil {
 		return c, err
 	}
-	stream, err := danmakuv1.NewDanmakuServiceClient(conn).Chat(ctx)
-	if err != nil {
-		return c, err
+	ch := &chatter{sc: sc, room: room, tier: tier, outcomes: map[string]danmakuv1.Outcome{}, queued: map[string]bool{}}
+	for attempt := 1; len(ch.outcomes) < sc.comments; attempt++ {
+		err := ch.post(ctx, danmakuv1.NewDanmakuServiceClient(conn), user)
+		if err == nil {
+			break
+		}
+		if !unavailable(err) || attempt == 10 {
+			return c, fmt.Errorf("after %d of %d outcomes: %w", len(ch.outcomes), sc.comments, err)
+		}
+		fmt.Fprintf(sc.log, "  %s's stream cut off after %d of %d outcomes (%v): posting the rest again on another instance\n", user, len(ch.outcomes), sc.comments, err)
+		time.Sleep(100 * time.Millisecond)
 	}
-	if err := stream.Send(&danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{RoomId: room}}}); err != nil {
-		return c, err
+	c.queued = len(ch.queued)
+	for _, o := range ch.outcomes {
+		switch o {
+		case danmakuv1.Outcome_OUTCOME_ACCEPTED:
+			c.accepted++
+		case danmakuv1.Outcome_OUTCOME_DROPPED:
+			c.dropped++
+		case danmakuv1.Outcome_OUTCOME_REJECTED:
+			c.rejected++
+		}
+	}
+	return c, nil
+}
+
+// chatter is one user's comments in a room, over as many streams as it takes.
+type chatter struct {
+	sc       *scenario
+	room     string
+	tier     danmakuv1.Tier
+	outcomes map[string]danmakuv1.Outcome // final, by client id
+	queued   map[string]bool              // comments that waited for a token
+}
+
+// post joins the room on a new stream and posts, at 10 a second (more than a
+// robot or a normal user may post, less than a VIP), every comment that has no
+// outcome yet, then waits for their outcomes.
+func (ch *chatter) post(ctx context.Context, client danmakuv1.DanmakuServiceClient, user string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := client.Chat(ctx)
+	if err != nil {
+		return err
+	}
+	if err := stream.Send(&danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{RoomId: ch.room}}}); err != nil {
+		return ch.drain(stream)
 	}
 	joined, err := stream.Recv()
 	if err != nil {
-		return c, err
+		return err
 	}
-	if got := joined.GetJoined().GetTier(); got != tier {
-		return c, fmt.Errorf("%s joined with tier %v, want their token's %v", user, got, tier)
+	if got := joined.GetJoined().GetTier(); got != ch.tier {
+		return fmt.Errorf("%s joined with tier %v, want their token's %v", user, got, ch.tier)
 	}
-	// At 10 a second: more than a robot or a normal user may post, less than a VIP.
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	for i := range sc.comments {
+	posted := 0
+	for i := range ch.sc.comments {
+		id := fmt.Sprint(i)
+		if _, settled := ch.outcomes[id]; settled {
+			continue
+		}
 		<-tick.C
 		text := fmt.Sprintf("comment %d from %s", i, user)
-		if err := stream.Send(&danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Comment{Comment: &danmakuv1.Comment{ClientId: fmt.Sprint(i), Text: text}}}); err != nil {
-			return c, err
+		if err := stream.Send(&danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Comment{Comment: &danmakuv1.Comment{ClientId: id, Text: text}}}); err != nil {
+			return ch.drain(stream)
 		}
+		posted++
 	}
-	for settled := 0; settled < sc.comments; {
+	for settled := 0; settled < posted; {
 		resp, err := stream.Recv()
 		if err != nil {
-			return c, fmt.Errorf("after %d of %d outcomes: %w", settled, sc.comments, err)
+			return err
 		}
-		switch resp.GetAck().GetOutcome() {
-		case danmakuv1.Outcome_OUTCOME_ACCEPTED:
-			c.accepted++
-			settled++
-		case danmakuv1.Outcome_OUTCOME_QUEUED:
-			c.queued++
-		case danmakuv1.Outcome_OUTCOME_DROPPED:
-			c.dropped++
-			settled++
-		case danmakuv1.Outcome_OUTCOME_REJECTED:
-			c.rejected++
+		if ch.record(resp.GetAck()) {
 			settled++
 		}
 	}
-	return c, stream.CloseSend()
+	return stream.CloseSend()
+}
+
+// record notes an outcome; it reports whether it settled a comment.
+func (ch *chatter) record(ack *danmakuv1.CommentAck) bool {
+	id := ack.GetClientId()
+	switch o := ack.GetOutcome(); o {
+	case danmakuv1.Outcome_OUTCOME_QUEUED:
+		ch.queued[id] = true
+	case danmakuv1.Outcome_OUTCOME_ACCEPTED, danmakuv1.Outcome_OUTCOME_DROPPED, danmakuv1.Outcome_OUTCOME_REJECTED:
+		if _, settled := ch.outcomes[id]; !settled {
+			ch.outcomes[id] = o
+			return true
+		}
+	}
+	return false
+}
+
+// drain records the outcomes a broken stream still holds and returns why it
+// broke (a failed Send only says io.EOF).
+func (ch *chatter) drain(stream danmakuv1.DanmakuService_ChatClient) error {
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		ch.record(resp.GetAck())
+	}
 }
 
 // print writes the summary.
@@ -308,6 +411,9 @@ func (r *report) print(w io.Writer, st *stack) {
 	}
 	if r.traceID != "" {
 		fmt.Fprintf(w, "  publish trace: %s%s\n", r.traceID, r.trace.summary(st, r.traceID))
+	}
+	if r.kills != "" {
+		fmt.Fprintf(w, "  kills: %s\n", r.kills)
 	}
 	fmt.Fprintf(w, "  security: mutual TLS on every hop (CA %s); users by signed tokens: %s uploads and publishes\n", st.pki.Dir.CAFile(), uploader)
 	fmt.Fprintf(w, "  upload: %d parts, %d before the interruption, %d after resuming; video %d\n", r.parts, r.before, r.resumed, r.videoID)

@@ -51,7 +51,7 @@ func (sc *scenario) checkShadow(ctx context.Context, video string) error {
 	if err != nil {
 		return err
 	}
-	res, err := uploadclient.New(conn).Upload(shadow, video, uploadclient.Options{PartSize: 32 << 10, Parallel: 4})
+	res, err := sc.uploadAll(shadow, uploadclient.New(conn), video, uploadclient.Options{PartSize: 32 << 10, Parallel: 4})
 	if err != nil {
 		return fmt.Errorf("shadow upload: %w", err)
 	}
@@ -62,7 +62,10 @@ func (sc *scenario) checkShadow(ctx context.Context, video string) error {
 	}
 	client := orchestratorv1.NewOrchestratorServiceClient(conn)
 	id := &commonv1.VideoId{Value: res.VideoID}
-	if _, err := client.Publish(shadow, &orchestratorv1.PublishRequest{VideoId: id, Title: "shadow"}); err != nil {
+	if err := retryUnavailable(ctx, func() error {
+		_, err := client.Publish(shadow, &orchestratorv1.PublishRequest{VideoId: id, Title: "shadow"})
+		return err
+	}); err != nil {
 		return fmt.Errorf("shadow publish: %w", err)
 	}
 	w, err := waitWorkflow(shadow, client, id)
@@ -88,14 +91,24 @@ func (sc *scenario) checkShadow(ctx context.Context, video string) error {
 		}
 	}
 	sc.r.shadow.outputs = len(w.GetWarmedKeys())
-	status, err := cdnpushv1.NewCDNPushServiceClient(sc.st.svc["cdnpush"].Conn).Status(shadow, &cdnpushv1.StatusRequest{JobId: w.GetWarmJobId()})
+	// The job is on one cdnpush instance: the one that knows it answers.
+	var status *cdnpushv1.StatusResponse
+	for _, cdnpush := range sc.st.live("cdnpush") {
+		if status, err = cdnpushv1.NewCDNPushServiceClient(cdnpush.Conn).Status(shadow, &cdnpushv1.StatusRequest{JobId: w.GetWarmJobId()}); err == nil {
+			break
+		}
+	}
 	if err != nil || !status.GetDryRun() {
 		return fmt.Errorf("cdnpush's shadow warm-up %s: %v, dry run %v: want a dry run", w.GetWarmJobId(), err, status.GetDryRun())
 	}
 	sc.r.shadow.dryRun = true
-	metrics, err := httpBody("http://" + sc.st.svc["orchestrator"].AdminAddr + "/metrics")
-	if err != nil {
-		return err
+	var metrics string
+	for _, orchestrator := range sc.st.live("orchestrator") {
+		m, err := httpBody("http://" + orchestrator.AdminAddr + "/metrics")
+		if err != nil {
+			return err
+		}
+		metrics += m
 	}
 	sc.r.shadow.shadowHits = strings.Count(metrics, `shadow="true"`)
 	if !strings.Contains(metrics, `grpc_server_handled_total{code="OK",method="/monoreel.orchestrator.v1.OrchestratorService/Publish",shadow="true"} 1`) {
@@ -108,7 +121,11 @@ func (sc *scenario) checkShadow(ctx context.Context, video string) error {
 func waitWorkflow(ctx context.Context, client orchestratorv1.OrchestratorServiceClient, id *commonv1.VideoId) (*orchestratorv1.Workflow, error) {
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
-		resp, err := client.GetWorkflow(ctx, &orchestratorv1.GetWorkflowRequest{VideoId: id})
+		var resp *orchestratorv1.GetWorkflowResponse
+		err := retryUnavailable(ctx, func() (err error) {
+			resp, err = client.GetWorkflow(ctx, &orchestratorv1.GetWorkflowRequest{VideoId: id})
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}

@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 
+	"github.com/monoreel/monoreel/libs/discovery"
 	"github.com/monoreel/monoreel/libs/edgecache"
 	"github.com/monoreel/monoreel/libs/testproc"
 	"github.com/monoreel/monoreel/libs/tracing"
@@ -26,9 +28,13 @@ type stack struct {
 	dir      string
 	pki      *testproc.PKI // the CA of every service's certificate, and the token issuer
 	conns    []*grpc.ClientConn
-	order    []string // the services, in start order
-	svc      map[string]*testproc.Service
-	started  map[string]time.Duration // how long each took to become healthy
+	order    []string                       // the services, in start order
+	svc      map[string]*testproc.Service   // the first instance of each service
+	fleet    *fleet                         // with -replicas above 1
+	replicas map[string][]*testproc.Service // every instance of each service
+	killed   map[*testproc.Service]bool     // by the harness (chaos)
+	mu       sync.Mutex                     // guards killed
+	started  map[string]time.Duration       // how long each took to become healthy
 	edge     *edgecache.Edge
 	edgeURL  string
 	servers  []*http.Server
@@ -48,9 +54,12 @@ var calls = map[string][]string{
 
 // startStack starts everything under dir (data, logs, and a new PKI in
 // dir/pki): the services in the order given, over mutual TLS with users known by
-// tokens, as in production; ffmpeg for transcode and aitag.
-func startStack(dir string, binaries serviceFlags, ffmpeg, jaeger string, log io.Writer) (*stack, error) {
-	s := &stack{dir: dir, svc: map[string]*testproc.Service{}, started: map[string]time.Duration{}, videoDir: filepath.Join(dir, "upload", "videos")}
+// tokens, as in production; ffmpeg for transcode and aitag. With a fleet, each
+// service runs as fleet.replicas instances behind discovery (the stack stops
+// the fleet too).
+func startStack(dir string, binaries serviceFlags, ffmpeg, jaeger string, f *fleet, log io.Writer) (*stack, error) {
+	s := &stack{dir: dir, svc: map[string]*testproc.Service{}, fleet: f, replicas: map[string][]*testproc.Service{},
+		killed: map[*testproc.Service]bool{}, started: map[string]time.Duration{}, videoDir: filepath.Join(dir, "upload", "videos")}
 	var err error
 	if s.pki, err = testproc.NewPKI(filepath.Join(dir, "pki")); err != nil {
 		return nil, err
@@ -95,24 +104,45 @@ func startStack(dir string, binaries serviceFlags, ffmpeg, jaeger string, log io
 		"cdnpush":      {"-edges=" + s.edgeURL, "-jobs_file=" + filepath.Join(dir, "cdnpush", "jobs.json")},
 		"orchestrator": {"-instance=devstack", "-videos_dir=" + s.videoDir},
 	}
+	replicas := 1
+	if f != nil {
+		replicas = f.replicas
+	}
 	for _, b := range binaries {
-		name, start := b.name, time.Now()
-		args := append(slices.Clone(local[name]), traceArgs...)
+		name := b.name
 		for _, callee := range calls[name] {
 			if s.svc[callee] == nil {
 				s.stop()
 				return nil, fmt.Errorf("%s starts before %s, which it calls: put %s after %s in services/services.bzl", name, callee, name, callee)
 			}
-			args = append(args, "-"+callee+"_addr="+s.svc[callee].Addr)
 		}
-		svc, err := testproc.LaunchService(s.pki, b.path, filepath.Join(dir, "logs", name+".log"), args...)
-		if err != nil {
-			s.stop()
-			return nil, fmt.Errorf("%s: %w", name, err)
+		for i := range replicas {
+			start := time.Now()
+			args := append(slices.Clone(local[name]), traceArgs...)
+			for _, callee := range calls[name] {
+				addr := s.svc[callee].Addr
+				if f != nil {
+					addr = "etcd:///" + callee
+				}
+				args = append(args, "-"+callee+"_addr="+addr)
+			}
+			logName := name
+			if f != nil {
+				args = append(args, f.args(name, i, dir)...)
+				logName = fmt.Sprintf("%s-%d", name, i)
+			}
+			svc, err := testproc.LaunchService(s.pki, b.path, filepath.Join(dir, "logs", logName+".log"), args...)
+			if err != nil {
+				s.stop()
+				return nil, fmt.Errorf("%s: %w", logName, err)
+			}
+			if i == 0 {
+				s.order = append(s.order, name)
+				s.svc[name], s.started[name] = svc, time.Since(start)
+			}
+			s.replicas[name] = append(s.replicas[name], svc)
+			fmt.Fprintf(log, "  %-13s healthy on %s in %v\n", logName, svc.Addr, time.Since(start).Round(time.Millisecond))
 		}
-		s.order = append(s.order, name)
-		s.svc[name], s.started[name] = svc, time.Since(start)
-		fmt.Fprintf(log, "  %-13s healthy on %s in %v\n", name, svc.Addr, s.started[name].Round(time.Millisecond))
 	}
 	return s, nil
 }
@@ -120,12 +150,39 @@ func startStack(dir string, binaries serviceFlags, ffmpeg, jaeger string, log io
 // userConn is a connection to service as user (with tier), by a token of the
 // stack's issuer, as the user's client makes it; stop closes it.
 func (s *stack) userConn(service, user, tier string) (*grpc.ClientConn, error) {
-	conn, err := s.svc[service].DialUser(user, tier, tracing.DialOption())
+	target, opts := s.svc[service].Addr, []grpc.DialOption{tracing.DialOption()}
+	if s.fleet != nil {
+		target, opts = "etcd:///"+service, append(opts, grpc.WithResolvers(discovery.NewResolver(s.fleet.registry)))
+	}
+	conn, err := s.pki.DialUser(target, user, tier, nil, opts...)
 	if err != nil {
 		return nil, err
 	}
 	s.conns = append(s.conns, conn)
 	return conn, nil
+}
+
+// kill kills instance i of service with SIGKILL: no draining, no
+// deregistering, as a machine dies.
+func (s *stack) kill(service string, i int) {
+	svc := s.replicas[service][i]
+	svc.Process.Stop()
+	s.mu.Lock()
+	s.killed[svc] = true
+	s.mu.Unlock()
+}
+
+// live returns the instances of service the harness has not killed.
+func (s *stack) live(service string) []*testproc.Service {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var live []*testproc.Service
+	for _, svc := range s.replicas[service] {
+		if !s.killed[svc] {
+			live = append(live, svc)
+		}
+	}
+	return live
 }
 
 // serve serves h on a free loopback port and returns its base URL.
@@ -150,7 +207,12 @@ func (s *stack) stop() {
 		s.prom.Stop()
 	}
 	for i := len(s.order) - 1; i >= 0; i-- {
-		s.svc[s.order[i]].Stop()
+		for _, svc := range s.replicas[s.order[i]] {
+			svc.Stop()
+		}
+	}
+	if s.fleet != nil {
+		s.fleet.stop()
 	}
 	for _, srv := range s.servers {
 		srv.Close()

@@ -29,24 +29,14 @@ func StartEtcd(t testing.TB) string {
 // cut a service off from etcd by stopping it.
 func StartEtcdProcess(t testing.TB) (string, *testproc.Process) {
 	t.Helper()
-	bin := testproc.Binary(t, "etcd", "etcd-server")
-	client, peer := testproc.FreeAddr(t), testproc.FreeAddr(t)
-	p := testproc.Start(t, bin, []string{
-		"--name=test", "--data-dir=" + filepath.Join(t.TempDir(), "etcd"),
-		"--listen-client-urls=http://" + client, "--advertise-client-urls=http://" + client,
-		"--listen-peer-urls=http://" + peer, "--initial-advertise-peer-urls=http://" + peer,
-		"--initial-cluster=test=http://" + peer, "--log-level=error",
-	}, func() error {
-		store, err := config.NewEtcd([]string{client}, time.Second)
-		if err != nil {
-			return err
-		}
-		defer store.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_, _, err = store.List(ctx, "readiness-probe")
-		return err
-	})
+	dir := t.TempDir()
+	p, client, err := testproc.LaunchEtcd(testproc.Binary(t, "etcd", "etcd-server"), filepath.Join(dir, "etcd"), filepath.Join(dir, "etcd.log"))
+	if p != nil {
+		t.Cleanup(p.Stop)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	return client, p
 }
 

@@ -56,7 +56,7 @@ func (r *run) upload() error {
 // transcode submits the transcode job (once: a job already submitted is polled)
 // and waits for it.
 func (r *run) transcode(ctx context.Context, i int) error {
-	return r.submitAndWait(ctx, i, "transcode job", &r.w.TranscodeJob, &r.w.TranscodeAt, func(ctx context.Context) (string, error) {
+	return r.submitAndWait(ctx, i, "transcode", "transcode job", &r.w.TranscodeJob, &r.w.TranscodeAt, func(ctx context.Context) (string, error) {
 		// The key makes a Submit repeated after a crash (the job's id not yet
 		// saved) return the job already running rather than start another.
 		resp, err := r.e.clients.Transcode.Submit(ctx, &transcodev1.SubmitRequest{
@@ -87,18 +87,18 @@ type settledError struct{ err error }
 
 func (e *settledError) Error() string { return e.err.Error() }
 
-// submitAndWait starts a downstream job unless *id names one already, saves its
-// id and *at, the downstream instance that runs it, and polls it there until
+// submitAndWait starts a job on service unless *id names one already, saves
+// its id and *at, the service's instance that runs it, and polls it there until
 // poll says it is done. A job the downstream no longer knows (it restarted and
 // forgot it, or its instance is gone) is started again.
-func (r *run) submitAndWait(ctx context.Context, i int, what string, id, at *string,
+func (r *run) submitAndWait(ctx context.Context, i int, service, what string, id, at *string,
 	submit func(ctx context.Context) (string, error), poll func(ctx context.Context, id string) (bool, error)) error {
 	for {
 		if *id == "" {
 			var started, startedAt string
 			err := r.call(ctx, i, func(ctx context.Context) (err error) {
 				// Each attempt may go to any instance: a new Sticky.
-				on := discovery.NewSticky("")
+				on := discovery.NewSticky(service, "")
 				started, err = submit(discovery.WithSticky(ctx, on))
 				startedAt = on.Addr()
 				return err
@@ -112,7 +112,7 @@ func (r *run) submitAndWait(ctx context.Context, i int, what string, id, at *str
 		}
 		var done bool
 		err := r.call(ctx, i, func(ctx context.Context) (err error) {
-			done, err = poll(discovery.WithSticky(ctx, discovery.NewSticky(*at)), *id)
+			done, err = poll(discovery.WithSticky(ctx, discovery.NewSticky(service, *at)), *id)
 			return err
 		})
 		var settled *settledError
@@ -158,7 +158,7 @@ func (r *run) aitag(ctx context.Context, i int) error {
 // each is. The idempotency key makes a resumed workflow's Warm find the job it
 // started before, as long as cdnpush remembers it.
 func (r *run) cdnpush(ctx context.Context, i int) error {
-	return r.submitAndWait(ctx, i, "warm-up job", &r.w.WarmJob, &r.w.WarmAt, func(ctx context.Context) (string, error) {
+	return r.submitAndWait(ctx, i, "cdnpush", "warm-up job", &r.w.WarmJob, &r.w.WarmAt, func(ctx context.Context) (string, error) {
 		resp, err := r.e.clients.CDNPush.Warm(ctx, &cdnpushv1.WarmRequest{
 			Keys: r.w.Outputs, Edges: r.e.opts.Edges, IdempotencyKey: "publish-" + strconv.FormatInt(r.w.VideoID, 10) + "-" + r.w.TranscodeJob})
 		return resp.GetJobId(), err
