@@ -27,6 +27,7 @@ import (
 	"github.com/monoreel/monoreel/libs/breaker"
 	"github.com/monoreel/monoreel/libs/coloring"
 	"github.com/monoreel/monoreel/libs/config"
+	"github.com/monoreel/monoreel/libs/config/configtest"
 	aitagv1 "github.com/monoreel/monoreel/proto/aitag/v1"
 	aitagmock "github.com/monoreel/monoreel/proto/aitag/v1/mock"
 	cdnpushv1 "github.com/monoreel/monoreel/proto/cdnpush/v1"
@@ -35,10 +36,11 @@ import (
 	transcodemock "github.com/monoreel/monoreel/proto/transcode/v1/mock"
 )
 
-// fixture is an engine on mocks of the three downstreams and an in-memory store.
+// fixture is an engine on mocks of the three downstreams and a store: in
+// memory, unless a test sets a real etcd.
 type fixture struct {
 	t         testing.TB
-	store     *config.Memory
+	store     config.Store
 	source    string
 	transcode *transcodemock.MockTranscodeServiceClient
 	aitag     *aitagmock.MockAITagServiceClient
@@ -524,6 +526,7 @@ func BenchmarkWorkflow(b *testing.B) {
 // job per video.
 func TestRacingInstancesTakeAnOrphanOnce(t *testing.T) {
 	f := newFixture(t)
+	f.store = configtest.Etcd(t)
 	var submits sync.Map // video id -> *atomic.Int32
 	f.transcode.EXPECT().Submit(gomock.Any(), gomock.Any()).AnyTimes().DoAndReturn(
 		func(_ context.Context, req *transcodev1.SubmitRequest, _ ...any) (*transcodev1.SubmitResponse, error) {
@@ -568,6 +571,53 @@ func TestRacingInstancesTakeAnOrphanOnce(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestCutOffFromTheStoreStopsBeforeTheLeaseEnds: an instance that cannot
+// renew its lease (its etcd is gone: a partition) stops running the workflow
+// before the lease it last saved runs out, when another instance may take it
+// over, and calls no downstream after.
+func TestCutOffFromTheStoreStopsBeforeTheLeaseEnds(t *testing.T) {
+	f := newFixture(t)
+	etcd, proc := configtest.StartEtcdProcess(t)
+	store, err := config.NewEtcd([]string{etcd}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	f.store = store
+	var polls atomic.Int32
+	f.transcode.EXPECT().Submit(gomock.Any(), gomock.Any()).Return(&transcodev1.SubmitResponse{Job: &transcodev1.Job{Id: "j1"}}, nil)
+	f.transcode.EXPECT().Get(gomock.Any(), gomock.Any()).AnyTimes().DoAndReturn(func(_ context.Context, req *transcodev1.GetRequest, _ ...any) (*transcodev1.GetResponse, error) {
+		polls.Add(1)
+		return &transcodev1.GetResponse{Job: &transcodev1.Job{Id: req.GetJobId(), State: transcodev1.JobState_JOB_STATE_RUNNING}}, nil
+	})
+	const lease = 3 * time.Second
+	a := f.engine("a", func(o *Options) { o.Lease = lease })
+	if _, _, err := a.Publish(context.Background(), 7, f.source, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	for polls.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cut := time.Now() // every lease a saved ends by cut + lease
+	proc.Stop()
+	for running := 1; running > 0; {
+		if time.Since(cut) > lease {
+			t.Fatalf("still running the workflow %v after its store went away: past its lease", time.Since(cut).Round(time.Millisecond))
+		}
+		time.Sleep(10 * time.Millisecond)
+		a.mu.Lock()
+		running = len(a.running)
+		a.mu.Unlock()
+	}
+	stopped := time.Since(cut)
+	after := polls.Load()
+	time.Sleep(300 * time.Millisecond)
+	if polls.Load() != after {
+		t.Errorf("%d polls of the transcode job after the run stopped", polls.Load()-after)
+	}
+	t.Logf("stopped %v after the store went away (lease %v)", stopped.Round(time.Millisecond), lease)
 }
 
 // TestPruneRemovesOnlyOldFinishedWorkflows: a workflow that ended more than

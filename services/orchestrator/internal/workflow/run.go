@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -33,8 +34,13 @@ type run struct {
 	// is not its parent any more (its trace may have ended), only linked.
 	resumed bool
 
-	mu sync.Mutex // guards w: the stages' goroutine and the lease renewal both save
+	mu sync.Mutex // guards w and held: the stages' goroutine and the lease renewal both save
 	w  *Workflow
+	// held is the end of the lease the store last accepted from this run.
+	held time.Time
+	// cutOff is set when the run stopped because it could not renew its
+	// lease: it writes nothing more, as another instance may own it.
+	cutOff atomic.Bool
 	// saving makes a save one step, from the copy to the new revision: two
 	// saves of this run must not race each other into a revision conflict.
 	saving sync.Mutex
@@ -82,7 +88,7 @@ func (r *run) saveLease(ctx context.Context, until time.Time) error {
 		return fmt.Errorf("saving workflow of video %d: %w", snapshot.VideoID, err)
 	}
 	r.mu.Lock()
-	r.w.rev = rev
+	r.w.rev, r.held = rev, until
 	r.mu.Unlock()
 	if r.e.changed != nil {
 		r.e.changed(snapshot)
@@ -155,6 +161,10 @@ func (r *run) execute() {
 			log.Warn("another instance has the workflow; stopping", "stage", name, "err", err)
 			return
 		}
+		if r.cutOff.Load() {
+			log.Warn("stopped, cut off from the store: the workflow is left to the instance that takes it over", "stage", name, "err", err)
+			return
+		}
 		if r.e.ctx.Err() != nil || (ctx.Err() != nil && err != nil && !r.stillMine()) {
 			r.release(log)
 			return
@@ -201,7 +211,10 @@ func (r *run) release(log *slog.Logger) {
 }
 
 // renew saves the lease every Lease/3 until ctx ends, and cancels the run when
-// another instance has taken the workflow over (this one was presumed dead).
+// another instance has taken the workflow over (this one was presumed dead),
+// or when it could not renew the lease and less than Lease/3 of it is left: cut
+// off from the store, it stops before another instance may take it over, so
+// two never run it at once.
 func (r *run) renew(ctx context.Context, cancel context.CancelFunc) {
 	t := time.NewTicker(r.e.opts.Lease / 3)
 	defer t.Stop()
@@ -216,14 +229,33 @@ func (r *run) renew(ctx context.Context, cancel context.CancelFunc) {
 			cancel()
 			return
 		}
-		if err := r.save(ctx); errors.Is(err, ErrLost) {
+		// Unless renewed, the run stops by deadline: a save stuck on a store
+		// that does not answer must not take it past that.
+		deadline := r.heldUntil().Add(-r.e.opts.Lease / 3)
+		saveCtx, saved := context.WithDeadline(ctx, deadline)
+		err := r.save(saveCtx)
+		saved()
+		switch {
+		case errors.Is(err, ErrLost):
 			r.e.opts.Log.Warn("another instance took the workflow over; stopping", "video_id", r.w.VideoID, "err", err)
 			cancel()
 			return
-		} else if err != nil && ctx.Err() == nil {
+		case err != nil && ctx.Err() == nil && !r.e.opts.Now().Before(deadline):
+			r.e.opts.Log.Error("cut off from the store with the lease about to end: stopping, for another instance to take the workflow over",
+				"video_id", r.w.VideoID, "lease_until", r.heldUntil(), "err", err)
+			r.cutOff.Store(true)
+			cancel()
+			return
+		case err != nil && ctx.Err() == nil:
 			r.e.opts.Log.Warn("renewing a workflow's lease", "video_id", r.w.VideoID, "err", err)
 		}
 	}
+}
+
+func (r *run) heldUntil() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.held
 }
 
 // stillMine reports whether the stored workflow is still this instance's (true
