@@ -47,6 +47,7 @@ type Flags struct {
 	// Fleet: with Registry, the instance registers in etcd (libs/discovery)
 	// and its Dial resolves etcd:///<service> targets.
 	Registry      string
+	RegistryTTL   time.Duration
 	Region        string
 	Advertise     string
 	ShadowCapable bool
@@ -67,6 +68,7 @@ func AddFlags(fs *flag.FlagSet, grpcPort int) *Flags {
 	f.Token = auth.AddFlags(fs)
 	f.Trace = tracing.AddFlags(fs)
 	fs.StringVar(&f.Registry, "registry", "", "comma-separated etcd endpoints: register this instance there and resolve etcd:///<service> addresses (libs/discovery); empty: fixed addresses only")
+	fs.DurationVar(&f.RegistryTTL, "registry_ttl", 10*time.Second, "with -registry: the lease of this instance's registration; a killed instance leaves the set within it")
 	fs.StringVar(&f.Region, "region", "", "this instance's region, for callers' region-aware balancing")
 	fs.StringVar(&f.Advertise, "advertise", "", "the address other instances reach this one at (default: -listen, when it names a host)")
 	fs.BoolVar(&f.ShadowCapable, "shadow_capable", true, "whether this instance takes shadow traffic")
@@ -205,7 +207,7 @@ func (s *Service) register(ctx context.Context) (*discovery.Registration, error)
 		addr = net.JoinHostPort(host, port)
 	}
 	in := discovery.Instance{Addr: addr, Region: s.flags.Region, Version: s.flags.version, ShadowCapable: s.flags.ShadowCapable}
-	reg, err := discovery.Register(ctx, s.registry, s.name, in, 10*time.Second)
+	reg, err := discovery.Register(ctx, s.registry, s.name, in, s.flags.RegistryTTL)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -232,4 +233,121 @@ func TestFleetBehindDiscovery(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	workerOf(t, c)
+}
+
+// fleetClient is a client of etcd:///idgen, as the harness's service identity.
+func fleetClient(tb testing.TB, etcd string) idgenv1.IDGenServiceClient {
+	tb.Helper()
+	registry, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { registry.Close() })
+	creds, err := testproc.TestPKI(tb).ServiceCredentials(testproc.Harness)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	conn, err := grpc.NewClient("etcd:///idgen", grpc.WithTransportCredentials(creds), grpc.WithResolvers(discovery.NewResolver(registry)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	return idgenv1.NewIDGenServiceClient(conn)
+}
+
+// waitForWorkers calls until n different workers have answered.
+func waitForWorkers(tb testing.TB, client idgenv1.IDGenServiceClient, n int) {
+	tb.Helper()
+	seen := map[int32]bool{}
+	for deadline := time.Now().Add(20 * time.Second); len(seen) < n; {
+		if time.Now().After(deadline) {
+			tb.Fatalf("calls reached workers %v: want %d", seen, n)
+		}
+		if resp, err := client.NextID(context.Background(), &idgenv1.NextIDRequest{}); err == nil {
+			seen[resp.GetWorkerId()] = true
+		}
+	}
+}
+
+// BenchmarkFleetThroughBalancer: NextID from 16 concurrent callers through
+// the balancer (etcd:///idgen, libs/discovery) to 1, then 2, real instances
+// on a real etcd. On one machine the instances share its cores, so the
+// ratio shows the balancer's cost and spread more than added capacity.
+// (ghz, the load tool of tools/grpctools/load, knows only gRPC's own
+// resolvers, so the load here is generated in Go through ours.)
+func BenchmarkFleetThroughBalancer(b *testing.B) {
+	etcd := configtest.StartEtcd(b)
+	bin := testproc.Runfile(b, "IDGEN_BINARY")
+	args := []string{"-registry=" + etcd, "-etcd_endpoints=" + etcd}
+	client := fleetClient(b, etcd)
+	for n := 1; n <= 2; n++ {
+		testproc.StartService(b, bin, args...)
+		waitForWorkers(b, client, n)
+		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := client.NextID(context.Background(), &idgenv1.NextIDRequest{}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+		})
+	}
+}
+
+// BenchmarkConvergenceAfterKill: two real instances behind discovery, one
+// killed (SIGKILL) while a caller keeps calling. Reported: how long until
+// calls succeed again on the live one (the balancer drops a closed
+// connection at once), the calls that failed meanwhile, and how long until
+// the dead one's registration left etcd (its lease, -registry_ttl=2s).
+func BenchmarkConvergenceAfterKill(b *testing.B) {
+	etcd := configtest.StartEtcd(b)
+	bin := testproc.Runfile(b, "IDGEN_BINARY")
+	args := []string{"-registry=" + etcd, "-etcd_endpoints=" + etcd, "-registry_ttl=2s", "-worker_lease_ttl=2s"}
+	registry, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer registry.Close()
+	var routedSum, left time.Duration
+	failed := 0
+	for range b.N {
+		b.StopTimer()
+		client := fleetClient(b, etcd)
+		victim, survivor := testproc.StartService(b, bin, args...), testproc.StartService(b, bin, args...)
+		waitForWorkers(b, client, 2)
+		b.StartTimer()
+		killed := time.Now()
+		victim.Stop()
+		var routed time.Duration // to the first of the 20 calls in a row that succeed
+		for ok := 0; ok < 20; {
+			if _, err := client.NextID(context.Background(), &idgenv1.NextIDRequest{}); err != nil {
+				ok = 0
+				failed++
+				routed = 0
+				continue
+			}
+			if ok++; routed == 0 {
+				routed = time.Since(killed)
+			}
+		}
+		routedSum += routed
+		for {
+			resp, err := registry.Get(context.Background(), discovery.Prefix+"idgen/"+victim.Addr)
+			if err == nil && resp.Count == 0 {
+				left += time.Since(killed)
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		b.StopTimer()
+		survivor.Stop()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(routedSum.Microseconds())/1000/float64(b.N), "ms-to-route-around")
+	b.ReportMetric(float64(failed)/float64(b.N), "failed-calls/kill")
+	b.ReportMetric(float64(left.Milliseconds())/float64(b.N), "ms-to-leave-etcd")
 }
