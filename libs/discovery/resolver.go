@@ -37,9 +37,9 @@ type etcdResolver struct {
 	client  *clientv3.Client
 	service string
 	prefix  string
-	cc     resolver.ClientConn
-	config *serviceconfig.ParseResult
-	cancel context.CancelFunc
+	cc      resolver.ClientConn
+	config  *serviceconfig.ParseResult
+	cancel  context.CancelFunc
 }
 
 // watch lists the instances, then follows every change, listing again.
