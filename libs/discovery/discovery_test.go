@@ -86,6 +86,16 @@ func (f *fleet) calls(client healthpb.HealthClient, c coloring.Color, n int) (ma
 	return f.served, nil
 }
 
+// healthClient calls the fleet through etcd:///svc.
+func (f *fleet) healthClient() healthpb.HealthClient {
+	conn, err := grpc.NewClient("etcd:///svc", grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithResolvers(NewResolver(f.client)))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { conn.Close() })
+	return healthpb.NewHealthClient(conn)
+}
+
 // count is how many calls name served since the last calls.
 func (f *fleet) count(name string) int {
 	f.mu.Lock()
@@ -102,12 +112,7 @@ func TestRegionRoundRobinAndShadow(t *testing.T) {
 	f.start("eu-1", "eu", false)
 	f.start("eu-2", "eu", false)
 	f.start("us-1", "us", true)
-	conn, err := grpc.NewClient("etcd:///svc", grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithResolvers(NewResolver(f.client)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := healthpb.NewHealthClient(conn)
+	client := f.healthClient()
 	waitFor(t, func() bool {
 		got, err := f.calls(client, coloring.Color{Region: "eu"}, 10)
 		return err == nil && got["eu-1"] == 5 && got["eu-2"] == 5
@@ -147,12 +152,7 @@ func TestSticky(t *testing.T) {
 	f := newFleet(t)
 	f.start("a", "", false)
 	f.start("b", "", false)
-	conn, err := grpc.NewClient("etcd:///svc", grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithResolvers(NewResolver(f.client)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := healthpb.NewHealthClient(conn)
+	client := f.healthClient()
 	waitFor(t, func() bool {
 		got, err := f.calls(client, coloring.Color{}, 2)
 		return err == nil && got["a"] == 1 && got["b"] == 1

@@ -174,21 +174,7 @@ func TestFleetBehindDiscovery(t *testing.T) {
 	bin := testproc.Runfile(t, "IDGEN_BINARY")
 	args := []string{"-registry=" + etcd, "-etcd_endpoints=" + etcd, "-worker_lease_ttl=2s"}
 	a, b, c := testproc.StartService(t, bin, args...), testproc.StartService(t, bin, args...), testproc.StartService(t, bin, args...)
-	registry, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer registry.Close()
-	creds, err := testproc.TestPKI(t).ServiceCredentials(testproc.Harness)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient("etcd:///idgen", grpc.WithTransportCredentials(creds), grpc.WithResolvers(discovery.NewResolver(registry)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := idgenv1.NewIDGenServiceClient(conn)
+	client := fleetClient(t, etcd)
 	workers := func(n int) (map[int32]int, error) {
 		seen := map[int32]int{}
 		for range n {
