@@ -26,11 +26,20 @@ import (
 
 // platform starts the real config center and the real danmaku binary using it.
 func platform(t testing.TB, danmakuArgs ...string) (*configgrpc.Store, *testproc.Service) {
+	store, danmaku := startCenter(t)
+	return store, danmaku(danmakuArgs...)
+}
+
+// startCenter starts the real config center, and returns a store writing to it
+// and a function starting a real danmaku instance using it.
+func startCenter(t testing.TB) (*configgrpc.Store, func(danmakuArgs ...string) *testproc.Service) {
 	center := testproc.StartService(t, testproc.Runfile(t, "CONFIG_BINARY"), "-data_file="+t.TempDir()+"/config.snapshot")
 	// Writing the config center's keys is for operators.
 	store := configgrpc.NewStore(center.AdminConn(t))
-	args := append([]string{"-config_addr=" + center.Addr, "-config_snapshot=" + t.TempDir() + "/lkg.snapshot"}, danmakuArgs...)
-	return store, testproc.StartService(t, testproc.Runfile(t, "DANMAKU_BINARY"), args...)
+	return store, func(danmakuArgs ...string) *testproc.Service {
+		args := append([]string{"-config_addr=" + center.Addr, "-config_snapshot=" + t.TempDir() + "/lkg.snapshot"}, danmakuArgs...)
+		return testproc.StartService(t, testproc.Runfile(t, "DANMAKU_BINARY"), args...)
+	}
 }
 
 type chatter struct {
@@ -385,5 +394,28 @@ func TestRoomAcrossInstances(t *testing.T) {
 		if got := seen(v, 1); len(got) != 1 {
 			t.Errorf("viewer on instance %d after a kill: %v", i, got)
 		}
+	}
+}
+
+// TestUserLimitAcrossInstances: two real instances share a Redis (rooms and
+// limits). A robot allowed one comment per 100 seconds by the config center
+// posts it through one instance; its comment through the other is dropped,
+// though that instance's own bucket for it is full.
+func TestUserLimitAcrossInstances(t *testing.T) {
+	redisAddr := testproc.FreeAddr(t)
+	testproc.StartRedis(t, redisAddr)
+	store, start := startCenter(t)
+	configtest.MustPut(t, store, "danmaku/ratelimit/robot", `{"rate":0.01,"burst":1,"queue_depth":0,"give_up":"0s"}`)
+	var bots []*chatter
+	for i := range 2 {
+		danmaku := start("-relay_redis="+redisAddr, fmt.Sprintf("-worker_id=%d", i+1))
+		waitForLog(t, danmaku, "rate-limit policy changed")
+		bots = append(bots, joinRoom(t, userConn(t, danmaku), "live", token(t, "bot-1", auth.TierRobot), nil, danmakuv1.Tier_TIER_ROBOT))
+	}
+	if a := bots[0].say("1", "first"); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED {
+		t.Fatalf("first comment: %v", a)
+	}
+	if a := bots[1].say("2", "second"); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_DROPPED || !strings.Contains(a.GetReason(), "give-up") {
+		t.Fatalf("second comment, through the other instance, over a 0.01/s limit: %v, want DROPPED by the shared limit", a)
 	}
 }
