@@ -138,11 +138,7 @@ func (u *User) Reserve(ctx context.Context) (*Reservation, error) {
 		return r, nil
 	}
 	r.policy, _ = limiter.Policy(u.tier)
-	patience := r.policy.GiveUp
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < patience {
-		patience = time.Until(deadline)
-	}
-	r.deadline = time.Now().Add(patience)
+	r.deadline = time.Now().Add(r.policy.Patience(ctx))
 	if local.Delay() > 0 {
 		// Queued here: the shared bucket is asked when the local token comes.
 		r.checkLater = true
