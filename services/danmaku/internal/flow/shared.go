@@ -21,7 +21,8 @@ const KeyPrefix = "danmaku:gcra:"
 const FallbackLogEvery = 10 * time.Second
 
 // redisTimeout bounds a shared check: a comment waits no longer than this for
-// a Redis that does not answer before it is limited locally alone.
+// a Redis that does not answer before it is limited locally alone (with no
+// retry: a comment is better limited locally now than late).
 const redisTimeout = 250 * time.Millisecond
 
 // Shared is the users' buckets every instance shares, in one Redis.
@@ -45,7 +46,7 @@ func NewShared(addr string, log *slog.Logger, reg prometheus.Registerer) *Shared
 		Help: "Comments limited by this instance's bucket alone because the shared limit's Redis did not answer.",
 	})
 	reg.MustRegister(fallbacks)
-	client := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: redisTimeout, ReadTimeout: redisTimeout, WriteTimeout: redisTimeout, MaxRetries: 1})
+	client := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: redisTimeout, ReadTimeout: redisTimeout, WriteTimeout: redisTimeout, MaxRetries: -1})
 	return &Shared{client: client, gcra: redisgcra.New(client), log: log, fallbacks: fallbacks}
 }
 
