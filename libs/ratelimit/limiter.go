@@ -26,6 +26,15 @@ type Policy struct {
 	GiveUp     time.Duration // the longest a request waits before it is dropped
 }
 
+// Patience is how long a request under p may wait for a token: the tier's
+// give-up time, or until ctx's deadline if sooner.
+func (p Policy) Patience(ctx context.Context) time.Duration {
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < p.GiveUp {
+		return time.Until(deadline)
+	}
+	return p.GiveUp
+}
+
 // DefaultPolicies are the platform's tiers: normal users 5 QPS, VIPs 20 QPS,
 // robots (crawlers, scripts) 2 QPS.
 func DefaultPolicies() map[Tier]Policy {
@@ -169,10 +178,7 @@ func (l *Limiter) Reserve(ctx context.Context, name Tier) (*Reservation, error) 
 		t.queued.Add(-1)
 		return nil, &RejectedError{Tier: name, Reason: QueueFull}
 	}
-	patience := t.policy.GiveUp
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < patience {
-		patience = time.Until(deadline)
-	}
+	patience := t.policy.Patience(ctx)
 	// A reservation fixes the request's place in line: FIFO within the tier.
 	wait, ok := t.bucket.Reserve(patience)
 	if !ok {

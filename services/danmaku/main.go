@@ -8,6 +8,19 @@
 // With -config_addr the tiers' limits are read from the config center (keys
 // -ratelimit_prefix + normal|vip|robot, JSON as in libs/ratelimit) and applied to
 // connected users as soon as they change. SIGTERM or SIGINT stops it gracefully.
+//
+// Instances form a fleet through Redis:
+//
+//	danmaku -relay_redis=redis:6379             # rooms and users' limits shared
+//	danmaku -relay_redis=redis:6379 -ratelimit_redis=limits:6379
+//
+// -relay_redis shares the rooms' comments (internal/relay). Users' limits are
+// shared through -ratelimit_redis, which is the relay's Redis unless set
+// otherwise: a fleet sharing rooms but not limits would let a user post N times
+// the tier's rate through N instances, so one flag turns both on; the second is
+// there to move the limits' hot, tiny keys to a Redis of their own. Limits are
+// exact while that Redis answers, and each instance's own while it does not
+// (internal/flow says how, and what it counts).
 package main
 
 import (
@@ -45,6 +58,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	prefix := flags.String("ratelimit_prefix", "danmaku/ratelimit/", "config keys of the tiers' rate-limit policies")
 	buffer := flags.Int("buffer", 256, "comments a subscriber may lag behind before the oldest are dropped")
 	relayAddr := flags.String("relay_redis", "", "Redis (host:port) through which instances share their rooms' comments (one stream per room); empty: one instance, rooms in memory")
+	limitsAddr := flags.String("ratelimit_redis", "", "Redis (host:port) holding users' rate limits shared by the instances; empty: -relay_redis's (none without it: each instance's own limits)")
 	slow := flags.Duration("slow_timeout", 5*time.Second, "how long a subscriber may stay a full buffer behind before it is disconnected")
 	if err := flags.Parse(args); err != nil {
 		return err
@@ -70,6 +84,15 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	}
 	defer closeConfig()
 	limits := flow.New()
+	if *limitsAddr == "" {
+		*limitsAddr = *relayAddr
+	}
+	if *limitsAddr != "" {
+		shared := flow.NewShared(*limitsAddr, svc.Log, svc.Registry)
+		defer shared.Close()
+		limits.Share(shared)
+		svc.Log.Info("users' rate limits shared with the other instances through Redis", "ratelimit_redis", *limitsAddr)
+	}
 	followCtx, stopFollowing := context.WithCancel(ctx)
 	defer stopFollowing()
 	go limits.Follow(followCtx, cfg, *prefix, svc.Log)

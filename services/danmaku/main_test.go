@@ -22,15 +22,25 @@ import (
 	"github.com/monoreel/monoreel/libs/grpcerr"
 	"github.com/monoreel/monoreel/libs/testproc"
 	danmakuv1 "github.com/monoreel/monoreel/proto/danmaku/v1"
+	"github.com/monoreel/monoreel/services/danmaku/internal/relay"
 )
 
 // platform starts the real config center and the real danmaku binary using it.
 func platform(t testing.TB, danmakuArgs ...string) (*configgrpc.Store, *testproc.Service) {
+	store, danmaku := startCenter(t)
+	return store, danmaku(danmakuArgs...)
+}
+
+// startCenter starts the real config center, and returns a store writing to it
+// and a function starting a real danmaku instance using it.
+func startCenter(t testing.TB) (*configgrpc.Store, func(danmakuArgs ...string) *testproc.Service) {
 	center := testproc.StartService(t, testproc.Runfile(t, "CONFIG_BINARY"), "-data_file="+t.TempDir()+"/config.snapshot")
 	// Writing the config center's keys is for operators.
 	store := configgrpc.NewStore(center.AdminConn(t))
-	args := append([]string{"-config_addr=" + center.Addr, "-config_snapshot=" + t.TempDir() + "/lkg.snapshot"}, danmakuArgs...)
-	return store, testproc.StartService(t, testproc.Runfile(t, "DANMAKU_BINARY"), args...)
+	return store, func(danmakuArgs ...string) *testproc.Service {
+		args := append([]string{"-config_addr=" + center.Addr, "-config_snapshot=" + t.TempDir() + "/lkg.snapshot"}, danmakuArgs...)
+		return testproc.StartService(t, testproc.Runfile(t, "DANMAKU_BINARY"), args...)
+	}
 }
 
 type chatter struct {
@@ -385,5 +395,152 @@ func TestRoomAcrossInstances(t *testing.T) {
 		if got := seen(v, 1); len(got) != 1 {
 			t.Errorf("viewer on instance %d after a kill: %v", i, got)
 		}
+	}
+}
+
+// TestUserLimitAcrossInstances: two real instances share a Redis (rooms and
+// limits). A robot allowed one comment per 100 seconds by the config center
+// posts it through one instance; its comment through the other is dropped,
+// though that instance's own bucket for it is full.
+func TestUserLimitAcrossInstances(t *testing.T) {
+	redisAddr := testproc.FreeAddr(t)
+	testproc.StartRedis(t, redisAddr)
+	store, start := startCenter(t)
+	configtest.MustPut(t, store, "danmaku/ratelimit/robot", `{"rate":0.01,"burst":1,"queue_depth":0,"give_up":"0s"}`)
+	var bots []*chatter
+	for i := range 2 {
+		danmaku := start("-relay_redis="+redisAddr, fmt.Sprintf("-worker_id=%d", i+1))
+		waitForLog(t, danmaku, "rate-limit policy changed")
+		bots = append(bots, joinRoom(t, userConn(t, danmaku), "live", token(t, "bot-1", auth.TierRobot), nil, danmakuv1.Tier_TIER_ROBOT))
+	}
+	if a := bots[0].say("1", "first"); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED {
+		t.Fatalf("first comment: %v", a)
+	}
+	if a := bots[1].say("2", "second"); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_DROPPED || !strings.Contains(a.GetReason(), "give-up") {
+		t.Fatalf("second comment, through the other instance, over a 0.01/s limit: %v, want DROPPED by the shared limit", a)
+	}
+}
+
+// TestResumeOnAnotherInstance: a viewer on instance A records the comments'
+// event ids; A is killed (SIGKILL) while a poster on B goes on; the viewer
+// joins B with resume_after, the last id it saw, and gets every comment posted
+// exactly once, in order, from before the kill to after it.
+func TestResumeOnAnotherInstance(t *testing.T) {
+	const comments = 40
+	redisAddr := testproc.FreeAddr(t)
+	testproc.StartRedis(t, redisAddr)
+	bin := testproc.Runfile(t, "DANMAKU_BINARY")
+	a := testproc.StartService(t, bin, "-relay_redis="+redisAddr, "-worker_id=1")
+	b := testproc.StartService(t, bin, "-relay_redis="+redisAddr, "-worker_id=2")
+	viewerToken := token(t, "viewer", auth.TierNormal)
+	viewer := joinRoom(t, userConn(t, a), "live", viewerToken, nil, danmakuv1.Tier_TIER_NORMAL)
+	poster := joinRoom(t, userConn(t, b), "live", token(t, "poster", auth.TierVIP), nil, danmakuv1.Tier_TIER_VIP)
+
+	// The viewer's comments before the kill, with their event ids.
+	type comment struct {
+		id    int64
+		event string
+	}
+	var mu sync.Mutex
+	var before []comment
+	viewerGone := make(chan error, 1)
+	go func() {
+		for {
+			resp, err := viewer.stream.Recv()
+			if err != nil {
+				viewerGone <- err
+				return
+			}
+			if rc := resp.GetComment(); rc != nil {
+				mu.Lock()
+				before = append(before, comment{rc.GetId(), rc.GetEventId()})
+				mu.Unlock()
+			}
+		}
+	}()
+	// The poster posts one after the other (each acknowledged once in the
+	// room's stream), so the acks' order is the room's.
+	posted := make(chan int64, comments)
+	postErr := make(chan error, 1)
+	go func() {
+		defer close(posted)
+		for i := range comments {
+			if err := poster.stream.Send(&danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Comment{Comment: &danmakuv1.Comment{ClientId: fmt.Sprint(i), Text: fmt.Sprint("comment ", i)}}}); err != nil {
+				postErr <- err
+				return
+			}
+			for {
+				resp, err := poster.stream.Recv()
+				if err != nil {
+					postErr <- err
+					return
+				}
+				if ack := resp.GetAck(); ack != nil && ack.GetOutcome() != danmakuv1.Outcome_OUTCOME_QUEUED {
+					if ack.GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED {
+						postErr <- fmt.Errorf("comment %d: %v", i, ack)
+						return
+					}
+					posted <- ack.GetCommentId()
+					break
+				}
+			}
+		}
+	}()
+	for seen := 0; seen < 5; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		seen = len(before)
+		mu.Unlock()
+	}
+	a.Stop()     // SIGKILL, with comments still coming
+	<-viewerGone // with the instance
+	last := before[len(before)-1].event
+
+	stream, err := danmakuv1.NewDanmakuServiceClient(userConn(t, b)).Chat(configtest.Ctx(t), grpc.PerRPCCredentials(viewerToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{RoomId: "live", ResumeAfter: last}}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := stream.Recv(); err != nil || resp.GetJoined() == nil || resp.GetJoined().GetGap() {
+		t.Fatalf("resuming after %s: %v, %v; want joined without a gap", last, resp, err)
+	}
+	var want []int64
+	for id := range posted {
+		want = append(want, id)
+	}
+	select {
+	case err := <-postErr:
+		t.Fatal(err)
+	default:
+	}
+	// The end: one more comment, after which nothing of the room is pending.
+	end := poster.say("end", "end")
+	var after []comment
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("after resuming, %d comments, then %v", len(after), err)
+		}
+		rc := resp.GetComment()
+		if rc.GetId() == end.GetCommentId() {
+			break
+		}
+		if rc != nil {
+			after = append(after, comment{rc.GetId(), rc.GetEventId()})
+		}
+	}
+	var got []int64
+	var prev relay.EventID
+	for i, c := range append(before, after...) {
+		got = append(got, c.id)
+		id, err := relay.ParseEventID(c.event)
+		if err != nil || i > 0 && !id.After(prev) {
+			t.Errorf("comment %d's event id %q (%v) does not follow %v", c.id, c.event, err, prev)
+		}
+		prev = id
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the viewer got %v (%d before the kill, %d after resuming on another instance), want %v", got, len(before), len(after), want)
 	}
 }

@@ -8,6 +8,10 @@
 // total order and ids to read on from, so an instance that falls behind for a
 // moment catches up instead of losing comments; and Redis is already the
 // platform's cache. Each stream keeps about the last MaxLen comments.
+//
+// A comment's stream entry id is its event id (EventID): a subscriber whose
+// instance dies joins another with the last id it saw, and Since reads it the
+// comments after that one still in the stream.
 package relay
 
 import (
@@ -94,13 +98,73 @@ func (r *Redis) Run(ctx context.Context) {
 			id := strings.TrimPrefix(s.Stream, streamPrefix)
 			for _, m := range s.Messages {
 				if e, ok := m.Values["e"].(string); ok {
-					r.hub.Publish(id, []byte(e))
+					r.hub.Publish(id, room.Message{ID: m.ID, Data: []byte(e)})
 				}
 				last[id] = m.ID
 			}
 		}
 	}
 }
+
+// Since returns the room's events after the one with id after, oldest first,
+// as far as its stream still has them: gap is true when some may be gone (the
+// stream dropped them, keeping its last MaxLen, or Redis lost it; see lost).
+func (r *Redis) Since(ctx context.Context, roomID string, after EventID) (events []room.Message, gap bool, err error) {
+	// One transaction: what the stream has dropped is known as of the read.
+	pipe := r.client.TxPipeline()
+	info := pipe.XInfoStream(ctx, key(roomID))
+	entries := pipe.XRange(ctx, key(roomID), "("+after.String(), "+")
+	if _, err := pipe.Exec(ctx); err != nil && !noSuchKey(info.Err()) {
+		return nil, false, fmt.Errorf("relay: reading room %q since %v: %w", roomID, after, err)
+	}
+	if info.Err() != nil { // no stream: nothing of the room is left
+		return nil, true, nil
+	}
+	for _, m := range entries.Val() {
+		if e, ok := m.Values["e"].(string); ok {
+			events = append(events, room.Message{ID: m.ID, Data: []byte(e)})
+		}
+	}
+	gap, err = lost(info.Val(), after)
+	if err != nil {
+		return nil, false, fmt.Errorf("relay: room %q: %w", roomID, err)
+	}
+	return events, gap, nil
+}
+
+// lost reports whether a stream may have lost entries after the id after:
+// trimmed (entries were dropped from its start and the first it keeps comes
+// after after: Redis does not say whether any of the dropped came after it,
+// so one subscriber in a whole window may be told of a gap it does not have),
+// deleted (XDEL), or it never had an id that late (Redis lost the stream).
+func lost(info *redis.XInfoStream, after EventID) (bool, error) {
+	last, err := ParseEventID(info.LastGeneratedID)
+	if err != nil {
+		return false, fmt.Errorf("the stream's last id: %w", err)
+	}
+	deleted, err := ParseEventID(info.MaxDeletedEntryID)
+	if err != nil {
+		return false, fmt.Errorf("the stream's last deleted id: %w", err)
+	}
+	if after.After(last) || deleted.After(after) {
+		return true, nil
+	}
+	if info.EntriesAdded == info.Length { // never trimmed
+		return false, nil
+	}
+	if info.Length == 0 {
+		return last.After(after), nil
+	}
+	first, err := ParseEventID(info.FirstEntry.ID)
+	if err != nil {
+		return false, fmt.Errorf("the stream's first id: %w", err)
+	}
+	return first.After(after), nil
+}
+
+// noSuchKey reports whether err is Redis's answer about a stream that does not
+// exist.
+func noSuchKey(err error) bool { return err != nil && strings.Contains(err.Error(), "no such key") }
 
 // Close closes the connection to Redis.
 func (r *Redis) Close() error { return r.client.Close() }

@@ -23,6 +23,16 @@ type Options struct {
 	OnDrop, OnEvict func()
 }
 
+// Message is one event of a room, as its subscribers receive it.
+type Message struct {
+	// ID is the event's id in the room, in the room's order: its relay stream
+	// entry id (internal/relay); empty for a room of one instance, which keeps
+	// no history to resume from.
+	ID string
+	// Data is the encoded event (internal/event).
+	Data []byte
+}
+
 // Hub holds the rooms that have subscribers.
 type Hub struct {
 	opts  Options
@@ -59,7 +69,7 @@ func (h *Hub) Join(roomID string) (*Room, *Subscriber) {
 		r = &Room{hub: h, id: roomID, subs: map[*Subscriber]struct{}{}, created: h.opts.Now()}
 		h.rooms[roomID] = r
 	}
-	s := &Subscriber{events: make(chan []byte, h.opts.Buffer), gone: make(chan struct{})}
+	s := &Subscriber{events: make(chan Message, h.opts.Buffer), gone: make(chan struct{})}
 	r.mu.Lock()
 	r.subs[s] = struct{}{}
 	r.mu.Unlock()
@@ -103,8 +113,8 @@ func (h *Hub) Rooms() map[string]time.Time {
 	return rooms
 }
 
-// Publish hands an encoded event to the subscribers of room id, if it has any.
-func (h *Hub) Publish(id string, event []byte) {
+// Publish hands an event to the subscribers of room id, if it has any.
+func (h *Hub) Publish(id string, event Message) {
 	h.mu.Lock()
 	r := h.rooms[id]
 	h.mu.Unlock()
@@ -120,8 +130,8 @@ func (r *Room) Subscribers() int {
 	return len(r.subs)
 }
 
-// Publish hands an encoded event to every subscriber. It never blocks.
-func (r *Room) Publish(event []byte) {
+// Publish hands an event to every subscriber. It never blocks.
+func (r *Room) Publish(event Message) {
 	now := r.hub.opts.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -143,7 +153,7 @@ func (r *Room) remove(s *Subscriber) {
 
 // Subscriber is one reader of a room.
 type Subscriber struct {
-	events  chan []byte
+	events  chan Message
 	gone    chan struct{}
 	dropped atomic.Int64
 	// fullSince is when the buffer last became full; zero while it has room.
@@ -151,8 +161,8 @@ type Subscriber struct {
 	fullSince time.Time
 }
 
-// Events delivers the room's encoded events, oldest first.
-func (s *Subscriber) Events() <-chan []byte { return s.events }
+// Events delivers the room's events, oldest first.
+func (s *Subscriber) Events() <-chan Message { return s.events }
 
 // Gone is closed when the subscriber has left or been disconnected for lagging.
 func (s *Subscriber) Gone() <-chan struct{} { return s.gone }
@@ -162,7 +172,7 @@ func (s *Subscriber) Dropped() int64 { return s.dropped.Load() }
 
 // offer queues event, dropping the oldest if the buffer is full. It returns
 // false when the subscriber has lagged for too long and must go.
-func (s *Subscriber) offer(event []byte, now time.Time, opts Options) bool {
+func (s *Subscriber) offer(event Message, now time.Time, opts Options) bool {
 	select {
 	case s.events <- event:
 		s.fullSince = time.Time{}

@@ -15,18 +15,18 @@ func TestFanOutInOrder(t *testing.T) {
 		t.Fatalf("subscribers = %d, want 2", r.Subscribers())
 	}
 	for i := range 3 {
-		r.Publish([]byte(fmt.Sprint(i)))
+		r.Publish(msg(fmt.Sprint(i)))
 	}
 	for _, s := range []*Subscriber{a, b} {
 		for i := range 3 {
-			if got := string(<-s.Events()); got != fmt.Sprint(i) {
+			if got := string((<-s.Events()).Data); got != fmt.Sprint(i) {
 				t.Errorf("event %d = %q", i, got)
 			}
 		}
 	}
 	select {
 	case e := <-other.Events():
-		t.Errorf("another room's subscriber got %q", e)
+		t.Errorf("another room's subscriber got %q", e.Data)
 	default:
 	}
 }
@@ -43,7 +43,7 @@ func TestSlowSubscriberDropsOldestThenIsEvicted(t *testing.T) {
 	_, fast := h.Join("r")
 	received := 0
 	publish := func(e string) {
-		r.Publish([]byte(e))
+		r.Publish(msg(e))
 		<-fast.Events()
 		received++
 	}
@@ -53,7 +53,7 @@ func TestSlowSubscriberDropsOldestThenIsEvicted(t *testing.T) {
 	if slow.Dropped() != 1 || drops != 1 {
 		t.Fatalf("dropped = %d (counter %d), want 1", slow.Dropped(), drops)
 	}
-	if got := string(<-slow.Events()) + string(<-slow.Events()); got != "23" {
+	if got := string((<-slow.Events()).Data) + string((<-slow.Events()).Data); got != "23" {
 		t.Fatalf("slow subscriber holds %q, want the newest 23", got)
 	}
 	publish("4")
@@ -82,11 +82,11 @@ func TestReadingResetsTheBacklogClock(t *testing.T) {
 	now := time.Unix(0, 0)
 	h := NewHub(Options{Buffer: 1, SlowTimeout: time.Second, Now: func() time.Time { return now }})
 	r, s := h.Join("r")
-	r.Publish([]byte("a"))
-	r.Publish([]byte("b")) // full since 0
+	r.Publish(msg("a"))
+	r.Publish(msg("b")) // full since 0
 	<-s.Events()
 	now = now.Add(2 * time.Second)
-	r.Publish([]byte("c")) // it had room again: not a sustained backlog
+	r.Publish(msg("c")) // it had room again: not a sustained backlog
 	select {
 	case <-s.Gone():
 		t.Fatal("evicted although it read")
@@ -108,3 +108,6 @@ func TestLeaveForgetsEmptyRooms(t *testing.T) {
 		t.Errorf("rooms = %v, want none", h.rooms)
 	}
 }
+
+// msg is a message of the tests' rooms.
+func msg(data string) Message { return Message{Data: []byte(data)} }

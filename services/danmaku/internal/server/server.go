@@ -1,6 +1,13 @@
 // Package server is danmaku's Chat handler: it joins a client to a room, checks
 // and rate-limits the comments it posts (per user, by tier), publishes accepted
 // ones to the room as msgp events, and streams the room's comments back.
+//
+// A client that joins with Join.resume_after (through a relay) gets the room's
+// comments after that id first, then the live ones, each once: it is subscribed
+// to the live feed before the stream is read, the live comments that arrive
+// meanwhile are held (the subscriber's buffer drained as the catch-up is sent,
+// and read again from the stream if it dropped some anyway), and live comments
+// no later than the last one sent from the stream are skipped.
 package server
 
 import (
@@ -84,6 +91,9 @@ type chat struct {
 	ctx    context.Context              // ends when Chat returns
 	// queued counts the comments waiting for a token (receive's goroutine only).
 	queued sync.WaitGroup
+	// resumed is the last event a resuming client got from the stream, until
+	// the live feed is past it; nil otherwise (sender's goroutine only).
+	resumed *relay.EventID
 }
 
 // Chat implements danmakuv1.DanmakuServiceServer.
@@ -99,6 +109,14 @@ func (s *Server) Chat(stream danmakuv1.DanmakuService_ChatServer) error {
 	if join.GetRoomId() == "" {
 		return status.Error(codes.InvalidArgument, "join: room_id is empty")
 	}
+	var resumeAfter *relay.EventID
+	if after := join.GetResumeAfter(); after != "" {
+		id, err := relay.ParseEventID(after)
+		if err != nil {
+			return status.Errorf(codes.InvalidArgument, "join: resume_after: %v", err)
+		}
+		resumeAfter = &id
+	}
 	// The user and tier are the token's: a Join's own claims are ignored.
 	userID, tierName := anonymous, auth.TierNormal
 	if id := auth.FromContext(stream.Context()); id.Kind == auth.User {
@@ -111,11 +129,11 @@ func (s *Server) Chat(stream danmakuv1.DanmakuService_ChatServer) error {
 	// Shadow traffic (libs/coloring) chats in rooms of its own, with its own
 	// limits: a shadow comment never reaches a real viewer, nor uses a real
 	// user's budget.
-	room, user := join.GetRoomId(), userID
+	roomID, user := join.GetRoomId(), userID
 	if coloring.IsShadow(stream.Context()) {
-		room, user = "shadow/"+room, "shadow/"+userID
+		roomID, user = "shadow/"+roomID, "shadow/"+userID
 	}
-	r, sub := s.hub.Join(room)
+	r, sub := s.hub.Join(roomID)
 	defer s.hub.Leave(r, sub)
 	ctx, cancel := context.WithCancel(stream.Context())
 	// Queued comments still waiting for a token are dropped when the chat ends.
@@ -124,11 +142,23 @@ func (s *Server) Chat(stream danmakuv1.DanmakuService_ChatServer) error {
 		out: make(chan *danmakuv1.ChatResponse, 64), ctx: ctx}
 	defer c.user.Release()
 
-	c.queue(&danmakuv1.ChatResponse{Message: &danmakuv1.ChatResponse_Joined{Joined: &danmakuv1.Joined{
-		RoomId: join.GetRoomId(), Subscribers: int32(r.Subscribers()), UserId: userID, Tier: tier.api,
-	}}})
+	joined := &danmakuv1.Joined{RoomId: join.GetRoomId(), Subscribers: int32(r.Subscribers()), UserId: userID, Tier: tier.api}
+	// Subscribed first, then the stream read: a comment posted in between is
+	// in the live feed, the stream or both, never neither.
+	var backlog []room.Message
+	switch {
+	case resumeAfter == nil:
+	case s.relay == nil:
+		joined.Gap = true // alone, this instance keeps no history
+	default:
+		if backlog, joined.Gap, err = s.relay.Since(ctx, r.ID(), *resumeAfter); err != nil {
+			return status.Errorf(codes.Unavailable, "resuming after %v: %v", resumeAfter, err)
+		}
+	}
 	sent := make(chan error, 1)
-	go func() { sent <- c.sender(stream, sub) }()
+	go func() {
+		sent <- c.sender(stream, sub, &danmakuv1.ChatResponse{Message: &danmakuv1.ChatResponse_Joined{Joined: joined}}, resumeAfter, backlog)
+	}()
 	received := make(chan error, 1)
 	go func() { received <- c.receive(stream) }()
 	select {
@@ -150,31 +180,127 @@ func (s *Server) Chat(stream danmakuv1.DanmakuService_ChatServer) error {
 	}
 }
 
-// sender sends the room's comments and the queued responses until the chat ends.
-func (c *chat) sender(stream danmakuv1.DanmakuService_ChatServer, sub *room.Subscriber) error {
+// sender sends joined, then (resuming after resumeAfter) the room's comments
+// since, starting with backlog, then the room's live comments and the queued
+// responses until the chat ends.
+func (c *chat) sender(stream danmakuv1.DanmakuService_ChatServer, sub *room.Subscriber, joined *danmakuv1.ChatResponse, resumeAfter *relay.EventID, backlog []room.Message) error {
+	if err := stream.Send(joined); err != nil {
+		return err
+	}
+	if resumeAfter != nil && c.s.relay != nil {
+		pending, err := c.catchUp(stream, sub, *resumeAfter, backlog)
+		if err != nil {
+			return err
+		}
+		for _, m := range pending {
+			if err := c.deliver(stream, m); err != nil {
+				return err
+			}
+		}
+	}
 	for {
-		var resp *danmakuv1.ChatResponse
 		select {
 		case <-c.ctx.Done():
 			return nil
-		case resp = <-c.out:
+		case resp := <-c.out:
 			if resp == nil {
 				return nil
 			}
-		case data := <-sub.Events():
-			e, err := event.Decode(data)
-			if err != nil {
-				return status.Errorf(codes.Internal, "room event: %v", err)
+			if err := stream.Send(resp); err != nil {
+				return err
 			}
-			resp = &danmakuv1.ChatResponse{Message: &danmakuv1.ChatResponse_Comment{Comment: &danmakuv1.RoomComment{
-				Id: e.ID, RoomId: e.Room, UserId: e.User, Tier: danmakuv1.Tier(e.Tier), Text: e.Text,
-				PostedAt: timestamppb.New(time.Unix(0, e.PostedUnixNano)),
-			}}}
-		}
-		if err := stream.Send(resp); err != nil {
-			return err
+		case m := <-sub.Events():
+			if err := c.deliver(stream, m); err != nil {
+				return err
+			}
 		}
 	}
+}
+
+// maxPending is how many live comments a catch-up holds at most; past it the
+// subscriber's buffer drops the oldest, and the catch-up reads them again from
+// the stream.
+const maxPending = relay.MaxLen
+
+// catchUp sends backlog (the room's comments after `after`), draining the live
+// feed meanwhile, and returns the live comments it held. If the live feed
+// dropped comments all the same, it reads the stream again after the last one
+// sent: a dropped comment was either sent already or is read then. The chat
+// ends with DATA_LOSS if the stream dropped, meanwhile, comments not yet sent
+// (a room faster than this client): the client resumes again, and is told of
+// the gap.
+func (c *chat) catchUp(stream danmakuv1.DanmakuService_ChatServer, sub *room.Subscriber, after relay.EventID, backlog []room.Message) ([]room.Message, error) {
+	var pending []room.Message
+	var drops int64 // a new subscriber has dropped nothing
+	for {
+		for _, m := range backlog {
+			id, err := relay.ParseEventID(m.ID)
+			if err != nil {
+				return nil, status.Errorf(codes.Internal, "room event: %v", err)
+			}
+			if err := c.send(stream, m); err != nil {
+				return nil, err
+			}
+			after = id
+			pending = drain(sub, pending)
+		}
+		pending = drain(sub, pending)
+		if d := sub.Dropped(); d != drops {
+			drops = d
+			var gap bool
+			var err error
+			if backlog, gap, err = c.s.relay.Since(c.ctx, c.room.ID(), after); err != nil {
+				return nil, status.Errorf(codes.Unavailable, "resuming after %v: %v", after, err)
+			}
+			if gap {
+				return nil, status.Errorf(codes.DataLoss, "the room's comments after %v are gone: it moved on faster than this client caught up; join again with resume_after", after)
+			}
+			continue
+		}
+		c.resumed = &after
+		return pending, nil
+	}
+}
+
+// drain moves the live comments waiting in sub's buffer to pending, up to
+// maxPending.
+func drain(sub *room.Subscriber, pending []room.Message) []room.Message {
+	for len(pending) < maxPending {
+		select {
+		case m := <-sub.Events():
+			pending = append(pending, m)
+		default:
+			return pending
+		}
+	}
+	return pending
+}
+
+// deliver sends a live comment, unless a catch-up sent it already.
+func (c *chat) deliver(stream danmakuv1.DanmakuService_ChatServer, m room.Message) error {
+	if c.resumed != nil {
+		id, err := relay.ParseEventID(m.ID)
+		if err != nil {
+			return status.Errorf(codes.Internal, "room event: %v", err)
+		}
+		if !id.After(*c.resumed) {
+			return nil
+		}
+		c.resumed = nil // the live feed is past the catch-up: in order from here
+	}
+	return c.send(stream, m)
+}
+
+// send sends a room event as a RoomComment.
+func (c *chat) send(stream danmakuv1.DanmakuService_ChatServer, m room.Message) error {
+	e, err := event.Decode(m.Data)
+	if err != nil {
+		return status.Errorf(codes.Internal, "room event: %v", err)
+	}
+	return stream.Send(&danmakuv1.ChatResponse{Message: &danmakuv1.ChatResponse_Comment{Comment: &danmakuv1.RoomComment{
+		Id: e.ID, RoomId: e.Room, UserId: e.User, Tier: danmakuv1.Tier(e.Tier), Text: e.Text,
+		PostedAt: timestamppb.New(time.Unix(0, e.PostedUnixNano)), EventId: m.ID,
+	}}})
 }
 
 // receive handles the client's comments until the stream ends. When the client
@@ -236,7 +362,7 @@ func (c *chat) post(msg *danmakuv1.Comment) {
 		return
 	}
 	if c.s.relay == nil {
-		c.room.Publish(data)
+		c.room.Publish(room.Message{Data: data})
 	} else if err := c.s.relay.Publish(c.ctx, c.room.ID(), data); err != nil {
 		c.ack(msg, danmakuv1.Outcome_OUTCOME_DROPPED, fmt.Sprintf("relaying to the room's other instances: %v", err), 0)
 		return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,9 @@ import (
 	danmakumock "github.com/monoreel/monoreel/proto/danmaku/v1/mock"
 	idgenv1 "github.com/monoreel/monoreel/proto/idgen/v1"
 	"github.com/monoreel/monoreel/proto/idgen/v1/mock"
+	"github.com/monoreel/monoreel/services/danmaku/internal/event"
 	"github.com/monoreel/monoreel/services/danmaku/internal/flow"
+	"github.com/monoreel/monoreel/services/danmaku/internal/relay"
 	"github.com/monoreel/monoreel/services/danmaku/internal/room"
 )
 
@@ -270,8 +273,9 @@ func TestNoIDMeansDroppedNotLost(t *testing.T) {
 func TestBadJoins(t *testing.T) {
 	svc := serve(t, flow.New(), idgenMock(t), room.Options{})
 	for req, want := range map[*danmakuv1.ChatRequest]string{
-		{Message: &danmakuv1.ChatRequest_Comment{Comment: &danmakuv1.Comment{Text: "hi"}}}: "first message must be a join",
-		{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{}}}:                    "room_id is empty",
+		{Message: &danmakuv1.ChatRequest_Comment{Comment: &danmakuv1.Comment{Text: "hi"}}}:                       "first message must be a join",
+		{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{}}}:                                          "room_id is empty",
+		{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{RoomId: "r", ResumeAfter: "1700000000000"}}}: `resume_after: event id "1700000000000": want <milliseconds>-<sequence>`,
 	} {
 		stream, err := svc.Chat(asUser(context.Background(), "u", danmakuv1.Tier_TIER_NORMAL))
 		if err != nil {
@@ -282,6 +286,25 @@ func TestBadJoins(t *testing.T) {
 		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v: %v, want InvalidArgument naming %q", req, err, want)
 		}
+	}
+}
+
+// TestResumingAloneIsAGap: an instance without a relay keeps no history: a
+// client resuming is told of a gap, and comments have no event id.
+func TestResumingAloneIsAGap(t *testing.T) {
+	svc := serve(t, flow.New(), idgenMock(t), room.Options{})
+	stream, err := svc.Chat(asUser(context.Background(), "u", danmakuv1.Tier_TIER_VIP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream.Send(&danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{RoomId: "r", ResumeAfter: "1700000000000-0"}}})
+	u := &client{t: t, stream: stream}
+	if resp := u.recv(); !resp.GetJoined().GetGap() {
+		t.Fatalf("resuming alone: %v, want joined with a gap", resp)
+	}
+	u.say("1", "hi")
+	if _, rc := u.ackAndComment(); rc.GetEventId() != "" {
+		t.Errorf("a comment without a relay has event id %q", rc.GetEventId())
 	}
 }
 
@@ -372,5 +395,71 @@ func TestFailedSendLeavesTheRoom(t *testing.T) {
 	defer hub.Leave(r, sub)
 	if n := r.Subscribers(); n != 1 {
 		t.Errorf("the room has %d subscribers after the failed chat and a new join, want 1", n)
+	}
+}
+
+// TestResumeIsExactlyOnceWhileTheRoomGoesOn: through a relay on a real Redis,
+// a client resuming after the 100th of 1,000 comments, while 1,000 more are
+// posted, gets each comment from the 101st on once, in order: the catch-up
+// from the stream and the live feed meet without a gap or a duplicate.
+func TestResumeIsExactlyOnceWhileTheRoomGoesOn(t *testing.T) {
+	addr := testproc.FreeAddr(t)
+	testproc.StartRedis(t, addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hub := room.NewHub(room.Options{})
+	r := relay.New(addr, hub, slog.New(slog.DiscardHandler))
+	defer r.Close()
+	go r.Run(ctx)
+	conn := testproc.ServeGRPC(t, func(srv *grpc.Server) {
+		danmakuv1.RegisterDanmakuServiceServer(srv, New(hub, flow.New(), idpool.New(idgenMock(t), 4), prometheus.NewRegistry()).RelayThrough(r))
+	}, grpc.StreamInterceptor(testIdentity))
+	post := func(id int64) error {
+		e := event.Event{ID: id, Room: "live", Text: "x"}
+		data, err := e.MarshalMsg(nil)
+		if err != nil {
+			return err
+		}
+		return r.Publish(ctx, "live", data)
+	}
+	const backlog, live = 1000, 1000
+	for i := range int64(backlog) {
+		if err := post(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events, _, err := r.Since(ctx, "live", relay.EventID{})
+	if err != nil || len(events) != backlog {
+		t.Fatalf("the room's stream: %d events, %v", len(events), err)
+	}
+	posting := make(chan error, 1)
+	go func() {
+		for i := int64(backlog); i < backlog+live; i++ {
+			if err := post(i); err != nil {
+				posting <- err
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		posting <- nil
+	}()
+	streamCtx, stop := context.WithTimeout(asUser(ctx, "viewer", danmakuv1.Tier_TIER_NORMAL), 20*time.Second)
+	defer stop()
+	stream, err := danmakuv1.NewDanmakuServiceClient(conn).Chat(streamCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream.Send(&danmakuv1.ChatRequest{Message: &danmakuv1.ChatRequest_Join{Join: &danmakuv1.Join{RoomId: "live", ResumeAfter: events[99].ID}}})
+	viewer := &client{t: t, stream: stream}
+	if resp := viewer.recv(); resp.GetJoined() == nil || resp.GetJoined().GetGap() {
+		t.Fatalf("resuming: %v, want joined without a gap", resp)
+	}
+	for want := int64(100); want < backlog+live; want++ {
+		if got := viewer.comment().GetId(); got != want {
+			t.Fatalf("comment %d, want %d: the catch-up and the live feed must meet exactly", got, want)
+		}
+	}
+	if err := <-posting; err != nil {
+		t.Fatal(err)
 	}
 }
