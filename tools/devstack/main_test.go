@@ -42,13 +42,15 @@ func TestScenario(t *testing.T) {
 }
 
 // TestFleetScenario runs what `./bazelw run //tools/devstack -- --replicas=2`
-// runs: two instances of every service behind discovery on a real etcd, with
-// a real Redis between them, and the scenario passing while the harness kills
+// runs (with Prometheus): two instances of every service behind discovery on
+// a real etcd, with a real Redis between them, and the scenario passing while
+// the harness kills
 // one instance of every service (SIGKILL) at a random moment (the seed is in
 // the summary: -seed repeats a run).
 func TestFleetScenario(t *testing.T) {
 	args := []string{"-dir=" + t.TempDir(), "-ffmpeg=" + testproc.Binary(t, "ffmpeg", "ffmpeg"), "-replicas=2",
-		"-etcd=" + testproc.Binary(t, "etcd", "etcd-server"), "-redis-server=" + testproc.Binary(t, "redis-server", "redis-server")}
+		"-etcd=" + testproc.Binary(t, "etcd", "etcd-server"), "-redis-server=" + testproc.Binary(t, "redis-server", "redis-server"),
+		"-prometheus=" + testproc.Binary(t, "prometheus", "prometheus"), "-prometheus_rules=" + testproc.Runfile(t, "PROMETHEUS_RULES")}
 	for _, service := range strings.Fields(os.Getenv("DEVSTACK_SERVICES")) {
 		name, path, _ := strings.Cut(service, "=")
 		args = append(args, "-service="+name+"="+testproc.Rlocation(t, path))
@@ -61,6 +63,7 @@ func TestFleetScenario(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"The scenario passed.", fmt.Sprintf("kills: %d of %d planned", services, services),
+		"Prometheus scrapes every service", fmt.Sprintf("%d of %d targets up", services, 2*services),
 		"transcode  done", "cdnpush    done", "master playlist served from the edge cache: true"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q", want)

@@ -45,8 +45,17 @@ func ScrapeConfig(targets []Target, ruleFiles []string) string {
 		}
 	}
 	b.WriteString("scrape_configs:\n")
+	// One job per service, with every instance of it (in the order given).
+	var jobs []string
+	addrs := map[string][]string{}
 	for _, t := range targets {
-		fmt.Fprintf(&b, "  - job_name: %s\n    static_configs:\n      - targets: [%s]\n", strconv.Quote(t.Job), strconv.Quote(t.Addr))
+		if addrs[t.Job] == nil {
+			jobs = append(jobs, t.Job)
+		}
+		addrs[t.Job] = append(addrs[t.Job], strconv.Quote(t.Addr))
+	}
+	for _, job := range jobs {
+		fmt.Fprintf(&b, "  - job_name: %s\n    static_configs:\n      - targets: [%s]\n", strconv.Quote(job), strings.Join(addrs[job], ", "))
 	}
 	return b.String()
 }

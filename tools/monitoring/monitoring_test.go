@@ -47,11 +47,14 @@ func FuzzDecodeVector(f *testing.F) {
 }
 
 func TestScrapeConfig(t *testing.T) {
-	got := ScrapeConfig([]Target{{"idgen", "127.0.0.1:9091"}}, []string{"/r/monoreel.rules.yml"})
-	for _, want := range []string{"scrape_interval: 1s", `- "/r/monoreel.rules.yml"`, `job_name: "idgen"`, `targets: ["127.0.0.1:9091"]`} {
+	got := ScrapeConfig([]Target{{"idgen", "127.0.0.1:9091"}, {"upload", "127.0.0.1:9301"}, {"idgen", "127.0.0.1:9093"}}, []string{"/r/monoreel.rules.yml"})
+	for _, want := range []string{"scrape_interval: 1s", `- "/r/monoreel.rules.yml"`, `job_name: "idgen"`, `targets: ["127.0.0.1:9091", "127.0.0.1:9093"]`, `targets: ["127.0.0.1:9301"]`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("config lacks %s:\n%s", want, got)
 		}
+	}
+	if n := strings.Count(got, `job_name: "idgen"`); n != 1 {
+		t.Errorf("%d jobs named idgen: want one with both instances (Prometheus refuses two)", n)
 	}
 }
 
