@@ -44,9 +44,8 @@ func TestScenario(t *testing.T) {
 // TestFleetScenario runs what `./bazelw run //tools/devstack -- --replicas=2`
 // runs (with Prometheus): two instances of every service behind discovery on
 // a real etcd, with a real Redis between them, and the scenario passing while
-// the harness kills
-// one instance of every service (SIGKILL) at a random moment (the seed is in
-// the summary: -seed repeats a run).
+// the harness kills one instance of every service (SIGKILL) at a random moment
+// (the seed is in the summary: -seed repeats a run).
 func TestFleetScenario(t *testing.T) {
 	args := []string{"-dir=" + t.TempDir(), "-ffmpeg=" + testproc.Binary(t, "ffmpeg", "ffmpeg"), "-replicas=2",
 		"-etcd=" + testproc.Binary(t, "etcd", "etcd-server"), "-redis-server=" + testproc.Binary(t, "redis-server", "redis-server"),
