@@ -235,7 +235,7 @@ def _runfiles_path(f):
     return f.short_path[3:] if f.short_path.startswith("../") else "_main/" + f.short_path
 
 def _ts_check_fails_test_impl(ctx):
-    root, staged, tsconfig, npm = _check_setup(ctx)
+    _, staged, tsconfig, npm = _check_setup(ctx)
     tsc = ctx.executable._tsc
     script = ctx.actions.declare_file(ctx.label.name + ".sh")
     ctx.actions.write(script, is_executable = True, content = """#!/bin/sh
@@ -299,7 +299,7 @@ def _esbuild(ctx, entries, outputs, sources, npm, flags):
         progress_message = "Bundling %{label}",
     )
 
-def _entry_path(ctx, f):
+def _entry_path(f):
     if _is_external(f):
         fail("%s: the entry must be a file of this repository" % f.path)
     return f.short_path
@@ -314,7 +314,7 @@ def _esbuild_bundle_impl(ctx):
     if ctx.attr.sourcemap:
         outputs.append(ctx.actions.declare_file(ctx.label.name + ".js.map"))
         flags.append("--sourcemap")
-    _esbuild(ctx, [_entry_path(ctx, ctx.file.entry)], outputs, sources, npm, flags)
+    _esbuild(ctx, [_entry_path(ctx.file.entry)], outputs, sources, npm, flags)
     return [DefaultInfo(files = depset(outputs))]
 
 _ESBUILD_ATTRS = {
@@ -340,7 +340,7 @@ esbuild_bundle = rule(
 
 def _ts_test_impl(ctx):
     sources, npm = _collect(ctx.files.srcs, ctx.attr.deps)
-    entries = sorted([_entry_path(ctx, f) for f in ctx.files.srcs])
+    entries = sorted([_entry_path(f) for f in ctx.files.srcs])
     outdir = ctx.label.name + ".bundle"
     outputs = [ctx.actions.declare_file("%s/%s.mjs" % (outdir, e.rsplit(".", 1)[0])) for e in entries]
     root = "%s/%s.tree" % (ctx.bin_dir.path + ("/" + ctx.label.package if ctx.label.package else ""), ctx.label.name)
