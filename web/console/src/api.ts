@@ -1,11 +1,13 @@
-// The console's back end: its own HTTP endpoints (config, dev sign-in,
-// status) and the platform's services, which the browser calls over Connect
-// through the console (vanguard transcodes to gRPC), as the signed-in user.
+// The console's back end: its own HTTP endpoints (config, dev sign-in), its
+// ConsoleService (status), and the platform's services, which the browser calls
+// over Connect through the console (vanguard transcodes to gRPC), as the
+// signed-in user.
 
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 
 import { ConfigService } from "../../../proto/config/v1/config_pb.js";
+import { ConsoleService } from "../../../proto/console/v1/console_pb.js";
 import { DanmakuService } from "../../../proto/danmaku/v1/danmaku_pb.js";
 import { OrchestratorService } from "../../../proto/orchestrator/v1/orchestrator_pb.js";
 import { UploadService } from "../../../proto/upload/v1/upload_pb.js";
@@ -107,26 +109,6 @@ function errorText(text: string): string {
   return text.trim().slice(0, 300) || "(empty answer)";
 }
 
-/** ServiceStatus is one service in the console's status endpoint. */
-export interface ServiceStatus {
-  name: string;
-  address?: string;
-  version?: string;
-  /** "SERVING", "NOT_SERVING", "UNKNOWN", or an error. */
-  health?: string;
-  error?: string;
-  [key: string]: unknown;
-}
-
-/** status reads the console's status endpoint. */
-export async function status(): Promise<ServiceStatus[]> {
-  const resp = await fetch("api/status", { headers: { accept: "application/json" } });
-  const text = await resp.text();
-  if (!resp.ok) throw new Error(`GET api/status: ${resp.status} ${resp.statusText}: ${errorText(text)}`);
-  const body = JSON.parse(text) as { services?: ServiceStatus[] } | ServiceStatus[];
-  return Array.isArray(body) ? body : (body.services ?? []);
-}
-
 const bearer: Interceptor = (next) => async (req) => {
   const s = session();
   if (s) req.header.set("authorization", `Bearer ${s.token}`);
@@ -143,6 +125,7 @@ export interface Clients {
   orchestrator: Client<typeof OrchestratorService>;
   danmaku: Client<typeof DanmakuService>;
   config: Client<typeof ConfigService>;
+  console: Client<typeof ConsoleService>;
 }
 
 let made: Clients | undefined;
@@ -155,6 +138,7 @@ export function clients(): Clients {
       orchestrator: createClient(OrchestratorService, t),
       danmaku: createClient(DanmakuService, t),
       config: createClient(ConfigService, t),
+      console: createClient(ConsoleService, t),
     };
   }
   return made;

@@ -1,7 +1,8 @@
 // Live room: the room's comments fly over the player as they are posted
 // (Subscribe, a server stream, resumed after the last event id when it
 // drops); the signed-in user posts with Post and sees what became of each
-// comment: accepted, queued (then accepted or dropped), dropped or rejected.
+// comment: accepted, dropped or rejected, and whether it was queued first
+// (over the rate limit, Post waits for a queued comment's final outcome).
 
 import { Code, ConnectError } from "@connectrpc/connect";
 
@@ -113,12 +114,13 @@ export function roomPage(root: HTMLElement): () => void {
     }
   }
 
-  function outcome(ack: CommentAck, t: string): void {
+  function outcome(ack: CommentAck, queued: boolean, t: string): void {
     const name = Outcome[ack.outcome]?.toLowerCase() ?? String(ack.outcome);
     if (name in counts) counts[name as keyof typeof counts]++;
+    if (queued) counts.queued++;
     countEl.textContent = Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(" · ");
     outcomes.prepend(h("li", { class: `outcome-${name}`, "data-outcome": name },
-      h("b", {}, name), ` "${t}"`, ack.reason ? ` (${ack.reason})` : "", ack.commentId ? ` #${ack.commentId}` : ""));
+      h("b", {}, queued ? `queued, then ${name}` : name), ` "${t}"`, ack.reason ? ` (${ack.reason})` : "", ack.commentId ? ` #${ack.commentId}` : ""));
   }
 
   let seq = 0;
@@ -135,7 +137,7 @@ export function roomPage(root: HTMLElement): () => void {
     try {
       const resp = await clients().danmaku.post({ roomId: room, comment: { clientId, text: t } }, { signal: stop.signal, timeoutMs: 15_000 });
       if (!resp.ack) throw new Error("Post answered no outcome");
-      outcome(resp.ack, t);
+      outcome(resp.ack, resp.queued, t);
       text.value = "";
       line.clear();
     } catch (e) {

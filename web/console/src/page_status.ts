@@ -1,49 +1,52 @@
-// Status: every service's health, version and address, from the console's
-// status endpoint, refreshed every few seconds.
+// Status: every service's health, version and address, as the console checks
+// them now (ConsoleService.Status), refreshed every few seconds.
 
-import { status, type ServiceStatus } from "./api.js";
+import { Health, type Backend } from "../../../proto/console/v1/console_pb.js";
+import { clients, session } from "./api.js";
 import { describe } from "./errors.js";
 import { h, replace, StatusLine } from "./ui.js";
 
-const known = new Set(["name", "address", "addr", "version", "health", "status", "error"]);
+const healthName = (b: Backend) => Health[b.health]?.toLowerCase().replace(/_/g, " ") ?? String(b.health);
 
 export function statusPage(root: HTMLElement): () => void {
+  const stop = new AbortController();
   const line = new StatusLine();
+  const own = h("p", { id: "console-version" });
   const body = h("tbody");
   const table = h("table", { id: "status-table" },
-    h("thead", {}, h("tr", {}, h("th", {}, "Service"), h("th", {}, "Health"), h("th", {}, "Version"), h("th", {}, "Address"), h("th", {}, "More"))),
+    h("thead", {}, h("tr", {}, h("th", {}, "Service"), h("th", {}, "Health"), h("th", {}, "Version"), h("th", {}, "Address"), h("th", {}, "Check"), h("th", {}, "APIs"))),
     body);
   let timer = 0;
-  let stopped = false;
 
-  const health = (s: ServiceStatus): string => String(s.health ?? s.status ?? (s.error ? "ERROR" : "UNKNOWN"));
   async function refresh(): Promise<void> {
     try {
-      const list = await status();
-      if (stopped) return;
-      replace(body, ...list.map((s) => {
-        const hl = health(s);
-        const extra = Object.entries(s).filter(([k]) => !known.has(k)).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`);
-        return h("tr", { "data-service": s.name },
-          h("td", {}, s.name),
-          h("td", { class: /^(SERVING|ok|healthy|up)$/i.test(hl) ? "ok" : "error" }, hl, s.error ? h("div", { class: "error" }, s.error) : null),
-          h("td", {}, s.version ?? "?"),
-          h("td", {}, h("code", {}, String(s.address ?? s.addr ?? "?"))),
-          h("td", {}, extra.join("; ")));
+      const resp = await clients().console.status({}, { signal: stop.signal, timeoutMs: 10_000 });
+      own.textContent = `Console version ${resp.version || "?"}; checked ${new Date().toLocaleTimeString()}.`;
+      replace(body, ...resp.backends.map((b) => {
+        const serving = b.health === Health.SERVING;
+        const ms = b.latency ? (Number(b.latency.seconds) * 1e3 + b.latency.nanos / 1e6).toFixed(1) + " ms" : "";
+        return h("tr", { "data-service": b.name, "data-health": healthName(b) },
+          h("td", {}, b.name),
+          h("td", { class: serving ? "ok" : "error" }, healthName(b), b.error ? h("div", { class: "error" }, b.error) : null),
+          h("td", {}, b.version || "?"),
+          h("td", {}, h("code", {}, b.address)),
+          h("td", {}, ms),
+          h("td", { class: "hint" }, b.apis.join(", ")));
       }));
-      const bad = list.filter((s) => !/^(SERVING|ok|healthy|up)$/i.test(health(s)));
-      if (bad.length) line.error(`${bad.length} of ${list.length} services not serving: ${bad.map((s) => s.name).join(", ")}`);
-      else line.ok(`${list.length} services serving, as of ${new Date().toLocaleTimeString()}`);
+      const bad = resp.backends.filter((b) => b.health !== Health.SERVING);
+      if (bad.length) line.error(`${bad.length} of ${resp.backends.length} services not serving: ${bad.map((b) => `${b.name} (${healthName(b)})`).join(", ")}`);
+      else line.ok(`All ${resp.backends.length} services serving.`);
     } catch (e) {
-      if (!stopped) line.error(describe(e));
+      if (stop.signal.aborted) return;
+      line.error(describe(e) + (session()?.admin ? "" : " (the status is for admins: sign in with a token that has the admin role)"));
     }
-    if (!stopped) timer = window.setTimeout(refresh, 5000);
+    if (!stop.signal.aborted) timer = window.setTimeout(refresh, 5000);
   }
   line.info("Asking the console...");
-  replace(root, h("h1", {}, "Status"), line.el, table);
+  replace(root, h("h1", {}, "Status"), line.el, own, table);
   void refresh();
   return () => {
-    stopped = true;
+    stop.abort();
     clearTimeout(timer);
   };
 }

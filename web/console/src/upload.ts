@@ -88,7 +88,8 @@ export async function uploadFile(file: File, opts: UploadOptions): Promise<Video
     p = undefined;
   }
   if (!p) {
-    const partSize = config.part_size;
+    // UploadPart takes at most 4 MiB a call.
+    const partSize = Math.min(config.part_size, 4 << 20);
     const init = await upload.init(
       { name: file.name, totalSize: BigInt(file.size), partSize: BigInt(partSize), contentType: file.type || "video/mp4" },
       { signal: opts.signal },
@@ -125,7 +126,7 @@ export async function uploadFile(file: File, opts: UploadOptions): Promise<Video
     const md5 = new MD5().update(data).digest();
     for (let attempt = 1; ; attempt++) {
       try {
-        await upload.uploadPart({ header: { uploadId, partNumber: n, md5 }, data }, { signal: opts.signal, timeoutMs: 60_000 });
+        await upload.uploadPart({ uploadId, partNumber: n, md5, content: data }, { signal: opts.signal, timeoutMs: 60_000 });
         break;
       } catch (e) {
         const code = e instanceof ConnectError ? e.code : undefined;
