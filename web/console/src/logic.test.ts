@@ -3,6 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 
 import { MD5, SHA256, hex } from "./hash.js";
 import { parseDuration } from "./duration.js";
@@ -69,4 +70,16 @@ test("validateRule refuses what ParseRule refuses, naming the field", () => {
   assert.deepEqual(fields({ buckets: 0 }), ["buckets"]);
   assert.deepEqual(fields({ open_for: "0s" }), ["open_for"]);
   assert.deepEqual(fields({ probes: 0, min_calls: -1 }), ["probes", "min_calls"]);
+});
+
+test("the checks name the fields testdata/validation.json says (which Go's parsers agree are invalid)", () => {
+  // The Go test web/console/validation_test.go runs the same cases through
+  // ratelimit.ParsePolicy and breaker.ParseRule.
+  const file = process.env.VALIDATION_CASES ?? new URL("../testdata/validation.json", import.meta.url);
+  const cases = JSON.parse(readFileSync(file, "utf8")) as Array<{ kind: string; value: string; fields: string[] }>;
+  for (const c of cases) {
+    const errors = (c.kind === "policy" ? validatePolicy : validateRule)(c.value);
+    const got = [...new Set(errors.map((e) => e.field))].sort();
+    assert.deepEqual(got, [...c.fields].sort(), `${c.kind} ${c.value}: ${JSON.stringify(errors)}`);
+  }
 });
