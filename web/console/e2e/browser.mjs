@@ -87,10 +87,29 @@ async function step(name, fn) {
   } catch (e) {
     await page.screenshot({ path: join(shots, `failed-${name}.png`), fullPage: true }).catch(() => {});
     const status = await page.locator(".status.error").allTextContents().catch(() => []);
+    const log = await page.locator("#upload-log li").allTextContents().catch(() => []);
+    if (log.length) console.error(`the upload's log:\n  ${log.join("\n  ")}`);
     fail(`${name}: ${e.message.split("\n")[0]}${status.length ? `; the page says: ${status.filter(Boolean).join(" | ")}` : ""}` +
       `${consoleErrors.length ? `; console errors: ${consoleErrors.slice(-5).join(" | ")}` : ""}`);
   }
   console.log(`STEP ${name} ${Date.now() - start}`);
+}
+
+// settle waits for locator, failing early when the page's status line says
+// the work failed (#main's first .status.error that stays for a second).
+async function settle(locator, timeout) {
+  const failed = page.locator("main > .status.error").first();
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    if (await locator.count()) return;
+    if (await failed.count()) {
+      const text = await failed.textContent();
+      await page.waitForTimeout(1000);
+      if ((await failed.count()) && (await failed.textContent()) === text) throw new Error(`the page says: ${text}`);
+    }
+    await page.waitForTimeout(200);
+  }
+  throw new Error(`timed out after ${timeout} ms waiting for ${locator}`);
 }
 
 async function shot(name) {
@@ -107,14 +126,40 @@ await step("signin", async () => {
   await shot("1-signin");
 });
 
-await step("publish", async () => {
+await step("upload-interrupted", async () => {
+  // Small parts, so that the upload has several; the third part's call never
+  // answers, and the page is reloaded with two parts stored.
+  await page.evaluate(() => localStorage.setItem("monoreel.partSize", "16384"));
   await page.click("#nav-publish");
+  let calls = 0;
+  const held = [];
+  await page.route("**/monoreel.upload.v1.UploadService/UploadPart", (route) => {
+    if (++calls <= 2) return route.continue();
+    held.push(route); // never answered
+  });
   await page.setInputFiles("#file", video);
   await page.fill("#title", "webtest video");
   await page.click("#publish");
-  // The progress bar moves, then the workflow's stages complete.
-  await page.locator(".progress-label").filter({ hasText: /parts|completing|starting|resuming/ }).waitFor({ timeout: 15_000 });
-  await page.locator('#stages tr[data-stage="cdnpush"][data-state="done"]').waitFor({ timeout: 180_000 });
+  await page.locator(".progress-label").filter({ hasText: /^2 of \d+ parts/ }).waitFor({ timeout: 15_000 });
+  await shot("2a-upload-interrupted");
+  for (const r of held) await r.abort("connectionreset").catch(() => {});
+  await page.unrouteAll({ behavior: "ignoreErrors" });
+  await page.reload();
+  await page.locator("#resume .warn").filter({ hasText: "was interrupted" }).waitFor({ timeout: 5_000 });
+});
+
+await step("publish", async () => {
+  // The same file again: the upload resumes, sending only the missing parts.
+  await page.setInputFiles("#file", video);
+  await page.fill("#title", "webtest video");
+  await page.click("#publish");
+  // (The held calls may reach the server as the page goes: 2 parts at least.)
+  const resumed = page.locator("#upload-log li").filter({ hasText: /resuming upload \w+: the server has \d+ of \d+ parts/ });
+  await resumed.waitFor({ state: "attached", timeout: 15_000 });
+  const [, had, of] = /has (\d+) of (\d+)/.exec(await resumed.textContent());
+  if (Number(had) < 2 || Number(had) >= Number(of)) throw new Error(`resumed with ${had} of ${of} parts stored, want at least 2 and not all`);
+  console.log(`STEP resumed-with-${had}-of-${of}-parts 0`);
+  await settle(page.locator('#stages tr[data-stage="cdnpush"][data-state="done"]'), 180_000);
   for (const stage of ["upload", "transcode", "aitag", "cdnpush"]) {
     const state = await page.locator(`#stages tr[data-stage="${stage}"]`).getAttribute("data-state");
     if (state !== "done") throw new Error(`stage ${stage} is ${state}`);

@@ -58,9 +58,15 @@ export function configPage(root: HTMLElement): () => void {
   function row(e: Entry): HTMLTableRowElement {
     return h("tr", { "data-key": e.key },
       h("td", {}, h("a", { href: "#", onclick: (ev: Event) => { ev.preventDefault(); edit(e.key); } }, e.key)),
-      h("td", {}, h("code", {}, utf8.decode(e.value))),
+      h("td", {}, value(e.value)),
       h("td", {}, String(e.revision)));
   }
+  /** value shows a value, long ones cut (the editor has them whole). */
+  function value(v: Uint8Array): HTMLElement {
+    const text = utf8.decode(v);
+    return text.length <= 160 ? h("code", {}, text) : h("code", { title: text }, text.slice(0, 160), h("span", { class: "hint" }, ` ... (${text.length} characters)`));
+  }
+
   function renderTable(): void {
     replace(body, ...[...entries.values()].sort((a, b) => (a.key < b.key ? -1 : 1)).map(row));
   }
@@ -104,7 +110,7 @@ export function configPage(root: HTMLElement): () => void {
           else entries.set(e.key, e);
           renderTable();
           changes.prepend(h("li", { "data-key": e.key },
-            `r${e.revision} ${deleted ? "deleted" : "put"} ${e.key}`, deleted ? "" : h("code", {}, ` ${utf8.decode(e.value)}`)));
+            `r${e.revision} ${deleted ? "deleted" : "put"} ${e.key} `, deleted ? "" : value(e.value)));
           if (current === e.key && e.revision !== editing?.()) editorLine.info(`${e.key} changed (revision ${e.revision}) while you edit it: saving will be refused; reopen it.`);
         }
         if (ctl.signal.aborted) return;

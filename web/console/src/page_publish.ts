@@ -75,6 +75,7 @@ export function publishPage(root: HTMLElement): () => void {
         },
       });
       note(`upload complete: video ${videoId.value}`);
+      progress.set(1, `uploaded ${bytes(f.size)}: video ${videoId.value}`);
       showPending();
       line.info(`Publishing video ${videoId.value}...`);
       const pub = await clients().orchestrator.publish({ videoId, title: title.value.trim() || f.name }, { signal: abort.signal });

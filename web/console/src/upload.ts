@@ -88,8 +88,9 @@ export async function uploadFile(file: File, opts: UploadOptions): Promise<Video
     p = undefined;
   }
   if (!p) {
-    // UploadPart takes at most 4 MiB a call.
-    const partSize = Math.min(config.part_size, 4 << 20);
+    // UploadPart takes at most 4 MiB a call. localStorage "monoreel.partSize"
+    // overrides the console's setting (the browser test makes small parts).
+    const partSize = Math.min(Number(localStorage.getItem("monoreel.partSize")) || config.part_size, 4 << 20);
     const init = await upload.init(
       { name: file.name, totalSize: BigInt(file.size), partSize: BigInt(partSize), contentType: file.type || "video/mp4" },
       { signal: opts.signal },
