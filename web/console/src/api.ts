@@ -6,11 +6,11 @@
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 
-import { ConfigService } from "../../../proto/config/v1/config_pb.js";
-import { ConsoleService } from "../../../proto/console/v1/console_pb.js";
-import { DanmakuService } from "../../../proto/danmaku/v1/danmaku_pb.js";
-import { OrchestratorService } from "../../../proto/orchestrator/v1/orchestrator_pb.js";
-import { UploadService } from "../../../proto/upload/v1/upload_pb.js";
+import { ConfigService } from "../../gen/proto/config/v1/config_pb.js";
+import { ConsoleService } from "../../gen/proto/console/v1/console_pb.js";
+import { DanmakuService } from "../../gen/proto/danmaku/v1/danmaku_pb.js";
+import { OrchestratorService } from "../../gen/proto/orchestrator/v1/orchestrator_pb.js";
+import { UploadService } from "../../gen/proto/upload/v1/upload_pb.js";
 
 /** ConsoleConfig is what GET /api/config says; every field has a default. */
 export interface ConsoleConfig {

@@ -4,7 +4,7 @@
 
 import { Code, ConnectError } from "@connectrpc/connect";
 
-import { ErrorInfoSchema, type ErrorInfo } from "../../../proto/common/v1/common_pb.js";
+import { ErrorInfoSchema, type ErrorInfo } from "../../gen/proto/common/v1/common_pb.js";
 
 /** errorInfo returns the Monoreel ErrorInfo of a failed call, if it has one. */
 export function errorInfo(err: unknown): ErrorInfo | undefined {

@@ -6,7 +6,7 @@
 
 import { Code, ConnectError } from "@connectrpc/connect";
 
-import { EventType, type Entry } from "../../../proto/config/v1/config_pb.js";
+import { EventType, type Entry } from "../../gen/proto/config/v1/config_pb.js";
 import { clients, session } from "./api.js";
 import { describe, errorInfo } from "./errors.js";
 import { h, replace, StatusLine } from "./ui.js";

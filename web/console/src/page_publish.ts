@@ -5,8 +5,8 @@
 import { Code } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 
-import type { VideoId } from "../../../proto/common/v1/common_pb.js";
-import { StageState, WorkflowState, type Workflow } from "../../../proto/orchestrator/v1/orchestrator_pb.js";
+import type { VideoId } from "../../gen/proto/common/v1/common_pb.js";
+import { StageState, WorkflowState, type Workflow } from "../../gen/proto/orchestrator/v1/orchestrator_pb.js";
 import { clients, session } from "./api.js";
 import { describe, isCode } from "./errors.js";
 import { Player, playlistURL } from "./player.js";

@@ -6,8 +6,8 @@
 
 import { Code, ConnectError } from "@connectrpc/connect";
 
-import { Outcome, Tier, type CommentAck, type RoomComment } from "../../../proto/danmaku/v1/danmaku_pb.js";
-import { GetWorkflowRequestSchema } from "../../../proto/orchestrator/v1/orchestrator_pb.js";
+import { Outcome, Tier, type CommentAck, type RoomComment } from "../../gen/proto/danmaku/v1/danmaku_pb.js";
+import { GetWorkflowRequestSchema } from "../../gen/proto/orchestrator/v1/orchestrator_pb.js";
 import { create } from "@bufbuild/protobuf";
 import { clients, session } from "./api.js";
 import { describe } from "./errors.js";

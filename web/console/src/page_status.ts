@@ -1,7 +1,7 @@
 // Status: every service's health, version and address, as the console checks
 // them now (ConsoleService.Status), refreshed every few seconds.
 
-import { Health, type Backend } from "../../../proto/console/v1/console_pb.js";
+import { Health, type Backend } from "../../gen/proto/console/v1/console_pb.js";
 import { clients, session } from "./api.js";
 import { describe } from "./errors.js";
 import { h, replace, StatusLine } from "./ui.js";

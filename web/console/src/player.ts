@@ -4,7 +4,7 @@
 // The light build (no subtitles, alternate audio, DRM, CMCD): about 70 KB gzip less.
 import Hls from "hls.js/light";
 
-import type { Workflow } from "../../../proto/orchestrator/v1/orchestrator_pb.js";
+import type { Workflow } from "../../gen/proto/orchestrator/v1/orchestrator_pb.js";
 import { config } from "./api.js";
 
 /** playlistURL is the URL of a published video's master playlist: the

@@ -5,7 +5,7 @@
 
 import { Code, ConnectError } from "@connectrpc/connect";
 
-import type { VideoId } from "../../../proto/common/v1/common_pb.js";
+import type { VideoId } from "../../gen/proto/common/v1/common_pb.js";
 import { clients, config, session } from "./api.js";
 import { describe, isCode } from "./errors.js";
 import { MD5, SHA256 } from "./hash.js";
