@@ -203,18 +203,24 @@ func startStack(t *testing.T, dir string, services []string, ffmpeg string) *sta
 	return st
 }
 
-// consoleArgs are the console's flags beyond the services' addresses: its
-// browser-facing HTTP listener, the key it signs users' tokens with, the base
-// URL of the published outputs. It returns them and the console's URL.
+// consoleArgs are the console's flags beyond the services' addresses (h-console's
+// services/console/main.go): its browser-facing listener, the key its dev
+// sign-in signs with (the stack's token key), the browser test's user made an
+// operator (the config and status views are for admins). It returns them and
+// the console's URL. The console must also tell the page where the outputs
+// are (api/config's media_base, this stack's edge) or proxy them under /media/.
 func consoleArgs(t *testing.T, st *stack, args []string) ([]string, string) {
 	addr, err := testproc.PickAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// TODO(h-console): the console's flag names, once it lands.
-	args = append(args, "-http_listen="+addr, "-token_signing_key="+st.pki.Dir.TokenKeyFile(), "-media_base="+st.edgeURL+"/", "-dev_signin")
+	args = append(args, "-web_listen="+addr, "-signin_key="+st.pki.Dir.TokenKeyFile(),
+		"-signin_admins="+webUser, "-signin_tiers="+webUser+"=normal")
 	return args, "http://" + addr + "/"
 }
+
+// webUser is who the browser signs in as (browser.mjs's WEBTEST_USER default).
+const webUser = "webtest"
 
 // postAsSecondUser posts a comment in room over gRPC (danmaku's Chat) as
 // another user, and returns its text once danmaku accepted it.

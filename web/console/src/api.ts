@@ -28,6 +28,7 @@ export let config: ConsoleConfig = { rpc_base: location.origin, media_base: "/me
 export async function loadConfig(): Promise<string | undefined> {
   try {
     const resp = await fetch("api/config", { headers: { accept: "application/json" } });
+    if (resp.status === 404) return undefined; // a console with nothing to say: the defaults
     if (!resp.ok) return `GET api/config: ${resp.status} ${resp.statusText}: using defaults`;
     config = { ...config, ...(await resp.json()) };
   } catch (e) {
