@@ -19,6 +19,7 @@ API_DOMAINS = [
     "aitag",
     "cdnpush",
     "config",
+    "console",
     "danmaku",
     "idgen",
     "orchestrator",

@@ -11,6 +11,7 @@ import (
 	aitagv1 "github.com/monoreel/monoreel/proto/aitag/v1"
 	cdnpushv1 "github.com/monoreel/monoreel/proto/cdnpush/v1"
 	configv1 "github.com/monoreel/monoreel/proto/config/v1"
+	consolev1 "github.com/monoreel/monoreel/proto/console/v1"
 	danmakuv1 "github.com/monoreel/monoreel/proto/danmaku/v1"
 	idgenv1 "github.com/monoreel/monoreel/proto/idgen/v1"
 	orchestratorv1 "github.com/monoreel/monoreel/proto/orchestrator/v1"
@@ -22,7 +23,8 @@ import (
 // list complete).
 var apis = []protoreflect.FileDescriptor{
 	aitagv1.File_proto_aitag_v1_aitag_proto, cdnpushv1.File_proto_cdnpush_v1_cdnpush_proto,
-	configv1.File_proto_config_v1_config_proto, danmakuv1.File_proto_danmaku_v1_danmaku_proto,
+	configv1.File_proto_config_v1_config_proto, consolev1.File_proto_console_v1_console_proto,
+	danmakuv1.File_proto_danmaku_v1_danmaku_proto,
 	idgenv1.File_proto_idgen_v1_idgen_proto, orchestratorv1.File_proto_orchestrator_v1_orchestrator_proto,
 	transcodev1.File_proto_transcode_v1_transcode_proto, uploadv1.File_proto_upload_v1_upload_proto,
 }

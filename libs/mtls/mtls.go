@@ -69,7 +69,7 @@ func (f *Flags) Load(service, listen string, log *slog.Logger) (*Transport, erro
 	case f.Plaintext && given:
 		return nil, errors.New("-plaintext and -tls_* together: choose one")
 	case f.Plaintext:
-		if !isLoopback(listen) {
+		if !IsLoopback(listen) {
 			return nil, fmt.Errorf("-plaintext serves in the clear, so only on a loopback address (e.g. -listen=127.0.0.1:%s), not %q", portOf(listen), listen)
 		}
 		log.Warn("serving in plaintext, with no authentication: every caller is trusted", "listen", listen)
@@ -195,8 +195,9 @@ func clientConfig(current func() (*tls.Certificate, *x509.CertPool), host string
 	}
 }
 
-// isLoopback reports whether a listen address binds only loopback.
-func isLoopback(listen string) bool {
+// IsLoopback reports whether a listen address binds only loopback: where
+// plaintext may be served (-plaintext, the console's plain HTTP).
+func IsLoopback(listen string) bool {
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
 		return false

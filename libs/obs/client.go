@@ -56,10 +56,11 @@ type timedStream struct {
 func (s *timedStream) RecvMsg(m any) error {
 	err := s.ClientStream.RecvMsg(m)
 	if err != nil || s.singleResponse {
+		observed := err
 		if errors.Is(err, io.EOF) {
-			err = nil
+			observed = nil // a clean end; the caller still gets io.EOF
 		}
-		s.once.Do(func() { s.done(err) })
+		s.once.Do(func() { s.done(observed) })
 	}
 	return err
 }

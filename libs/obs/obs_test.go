@@ -184,3 +184,52 @@ func TestLogLinesCarryTheTrace(t *testing.T) {
 		t.Errorf("log lines:\n%s", logs)
 	}
 }
+
+// TestClientStreamEndsWithEOF: a server stream timed by DialOptions still ends
+// with io.EOF for its caller (the time is recorded as OK): a caller reading
+// until io.EOF must not read empty messages forever.
+func TestClientStreamEndsWithEOF(t *testing.T) {
+	o, err := New(Options{Service: "test", Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
+		if err := ss.RecvMsg(&healthpb.HealthCheckRequest{}); err != nil {
+			return err
+		}
+		return ss.SendMsg(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING})
+	}))
+	go srv.Serve(lis)
+	defer srv.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), append(o.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cs, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/test.Stream/Once")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.SendMsg(&healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	cs.CloseSend()
+	var resp healthpb.HealthCheckResponse
+	if err := cs.RecvMsg(&resp); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.RecvMsg(&resp); err != io.EOF {
+		t.Fatalf("after the last message: %v, want io.EOF", err)
+	}
+	srvMetrics := httptest.NewServer(o.AdminHandler())
+	defer srvMetrics.Close()
+	if _, body := get(t, srvMetrics.URL+"/metrics"); !strings.Contains(body, `grpc_client_handling_seconds_count{code="OK",method="/test.Stream/Once"} 1`) {
+		t.Errorf("the stream is not timed once, as OK:\n%s", body)
+	}
+}

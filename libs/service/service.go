@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/monoreel/monoreel/libs/auth"
@@ -115,16 +116,20 @@ type Service struct {
 	Server    *grpc.Server
 	Transport *mtls.Transport
 	Tracing   *tracing.Tracing
-	lis       net.Listener
-	name      string
-	flags     *Flags
-	registry  *clientv3.Client // with -registry
+	// Authorizer checks the calls of Server (nil with -plaintext); a service
+	// serving calls some other way (the console's browsers) checks them with it.
+	Authorizer *auth.Authorizer
+	lis        net.Listener
+	name       string
+	flags      *Flags
+	registry   *clientv3.Client // with -registry
 }
 
 // New sets up the service called name: obs, its certificates, the listener, and
 // a gRPC server over mutual TLS with the obs, auth and colouring interceptors
-// and the health service.
-func New(name string, f *Flags, stdout io.Writer) (*Service, error) {
+// and the health service. serverOpts add to the server's options (a larger
+// grpc.MaxRecvMsgSize, say).
+func New(name string, f *Flags, stdout io.Writer, serverOpts ...grpc.ServerOption) (*Service, error) {
 	o, err := obs.New(obs.Options{Service: name, AdminAddr: f.Admin, Pprof: f.Pprof, Out: stdout, Grace: f.Grace})
 	if err != nil {
 		return nil, err
@@ -137,8 +142,9 @@ func New(name string, f *Flags, stdout io.Writer) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	unary := []grpc.UnaryServerInterceptor{coloring.UnaryServerInterceptor()}
+	unary := []grpc.UnaryServerInterceptor{coloring.UnaryServerInterceptor(), versionHeader(f.version)}
 	stream := []grpc.StreamServerInterceptor{coloring.StreamServerInterceptor()}
+	var authz *auth.Authorizer
 	if !transport.Plaintext {
 		var tokenKey string
 		if transport.DevPKI != "" {
@@ -151,7 +157,7 @@ func New(name string, f *Flags, stdout io.Writer) (*Service, error) {
 		if verifier == nil {
 			o.Log.Warn("no -token_key: calls from users are refused, only services may call")
 		}
-		authz := auth.NewAuthorizer(verifier, o.Log, o.Registry)
+		authz = auth.NewAuthorizer(verifier, o.Log, o.Registry)
 		unary = append([]grpc.UnaryServerInterceptor{authz.UnaryServerInterceptor()}, unary...)
 		stream = append([]grpc.StreamServerInterceptor{authz.StreamServerInterceptor()}, stream...)
 	}
@@ -165,18 +171,36 @@ func New(name string, f *Flags, stdout io.Writer) (*Service, error) {
 		grpc.KeepaliveEnforcementPolicy(KeepaliveEnforcement),
 		grpc.KeepaliveParams(keepaliveServer),
 	)
-	srv := grpc.NewServer(opts...)
+	srv := grpc.NewServer(append(opts, serverOpts...)...)
 	o.RegisterHealth(srv)
 	// Reflection: grpcurl, grpcui, ghz and Postman list and call the service's
 	// methods with no .proto at hand (for known callers: libs/auth).
 	reflection.Register(srv)
-	s := &Service{Obs: o, Server: srv, Transport: transport, Tracing: traces, lis: lis, name: name, flags: f}
+	s := &Service{Obs: o, Server: srv, Transport: transport, Tracing: traces, Authorizer: authz, lis: lis, name: name, flags: f}
 	if f.Registry != "" {
 		if s.registry, err = clientv3.New(clientv3.Config{Endpoints: strings.Split(f.Registry, ","), DialTimeout: 5 * time.Second, Logger: zap.NewNop()}); err != nil {
 			return nil, fmt.Errorf("-registry: %w", err)
 		}
 	}
 	return s, nil
+}
+
+// VersionHeader is the response header in which every service's health check
+// (grpc.health.v1.Health/Check) gives the service's version: what the console's
+// status shows of each backend.
+const VersionHeader = "monoreel-version"
+
+// versionHeader adds VersionHeader to the health check's response.
+func versionHeader(version string) grpc.UnaryServerInterceptor {
+	if version == "" {
+		version = "unknown" // ShowVersion was not called
+	}
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if info.FullMethod == "/grpc.health.v1.Health/Check" {
+			_ = grpc.SetHeader(ctx, metadata.Pairs(VersionHeader, version))
+		}
+		return handler(ctx, req)
+	}
 }
 
 // Dial makes a client of another service at target, which authenticates with

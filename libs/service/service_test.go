@@ -12,6 +12,8 @@ import (
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
 	"github.com/monoreel/monoreel/libs/grpcclient"
@@ -38,6 +40,7 @@ func start(t *testing.T) string {
 	if err := fs.Parse([]string{"-listen=127.0.0.1:0", "-admin_listen=", "-plaintext"}); err != nil {
 		t.Fatal(err)
 	}
+	f.ShowVersion(io.Discard, "test", "v1.2.3")
 	svc, err := New("test", f, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +80,23 @@ func TestReflection(t *testing.T) {
 		if !slices.Contains(names, want) {
 			t.Errorf("reflection lists %v: no %s", names, want)
 		}
+	}
+}
+
+// TestHealthGivesTheVersion: the health check's response header has the
+// service's version (what the console shows of each backend).
+func TestHealthGivesTheVersion(t *testing.T) {
+	conn, err := grpc.NewClient(start(t), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var header metadata.MD
+	if _, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{}, grpc.Header(&header)); err != nil {
+		t.Fatal(err)
+	}
+	if got := header.Get(VersionHeader); len(got) != 1 || got[0] != "v1.2.3" {
+		t.Errorf("%s = %q, want v1.2.3", VersionHeader, got)
 	}
 }
 

@@ -544,3 +544,68 @@ func TestResumeOnAnotherInstance(t *testing.T) {
 		t.Errorf("the viewer got %v (%d before the kill, %d after resuming on another instance), want %v", got, len(before), len(after), want)
 	}
 }
+
+// TestPostAndSubscribeAcrossInstances: the real binaries, for a client that
+// cannot stream both ways. A viewer follows a room with Subscribe on instance
+// A; a poster posts with Post, one call per comment, through instance B, as
+// the user and tier its token names; the viewer gets each comment with its
+// event id, and resumes with Subscribe on B after the second one, getting the
+// rest exactly once. Without a token, Post is refused.
+func TestPostAndSubscribeAcrossInstances(t *testing.T) {
+	redisAddr := testproc.FreeAddr(t)
+	testproc.StartRedis(t, redisAddr)
+	bin := testproc.Runfile(t, "DANMAKU_BINARY")
+	a := testproc.StartService(t, bin, "-relay_redis="+redisAddr, "-worker_id=1")
+	b := testproc.StartService(t, bin, "-relay_redis="+redisAddr, "-worker_id=2")
+	viewerToken := token(t, "viewer", auth.TierNormal)
+	ctx := configtest.Ctx(t)
+	sub, err := danmakuv1.NewDanmakuServiceClient(userConn(t, a)).Subscribe(ctx, &danmakuv1.SubscribeRequest{RoomId: "live"}, grpc.PerRPCCredentials(viewerToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := sub.Recv(); err != nil || resp.GetJoined().GetUserId() != "viewer" || resp.GetJoined().GetTier() != danmakuv1.Tier_TIER_NORMAL {
+		t.Fatalf("Subscribe: %v, %v; want joined as viewer", resp, err)
+	}
+
+	poster := danmakuv1.NewDanmakuServiceClient(userConn(t, b))
+	posterToken := token(t, "poster", auth.TierVIP)
+	var posted []int64
+	for i := range 5 {
+		resp, err := poster.Post(ctx, &danmakuv1.PostRequest{RoomId: "live", Comment: &danmakuv1.Comment{ClientId: fmt.Sprint(i), Text: fmt.Sprint("comment ", i)}}, grpc.PerRPCCredentials(posterToken))
+		if err != nil || resp.GetAck().GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED {
+			t.Fatalf("Post %d: %v, %v", i, resp, err)
+		}
+		posted = append(posted, resp.GetAck().GetCommentId())
+	}
+	var events []string
+	for i := range posted {
+		resp, err := sub.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc := resp.GetComment()
+		if rc.GetId() != posted[i] || rc.GetUserId() != "poster" || rc.GetTier() != danmakuv1.Tier_TIER_VIP || rc.GetEventId() == "" {
+			t.Fatalf("comment %d on the viewer's Subscribe: %v, want %d by poster (vip) with an event id", i, rc, posted[i])
+		}
+		events = append(events, rc.GetEventId())
+	}
+
+	resumed, err := danmakuv1.NewDanmakuServiceClient(userConn(t, b)).Subscribe(ctx, &danmakuv1.SubscribeRequest{RoomId: "live", ResumeAfter: events[1]}, grpc.PerRPCCredentials(viewerToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := resumed.Recv(); err != nil || resp.GetJoined() == nil || resp.GetJoined().GetGap() {
+		t.Fatalf("resuming after %s: %v, %v; want joined without a gap", events[1], resp, err)
+	}
+	for i := 2; i < len(posted); i++ {
+		resp, err := resumed.Recv()
+		if err != nil || resp.GetComment().GetId() != posted[i] || resp.GetComment().GetEventId() != events[i] {
+			t.Fatalf("resumed comment %d: %v, %v; want %d (%s)", i, resp, err, posted[i], events[i])
+		}
+	}
+
+	_, err = poster.Post(ctx, &danmakuv1.PostRequest{RoomId: "live", Comment: &danmakuv1.Comment{Text: "who?"}})
+	if status.Code(err) != codes.Unauthenticated || grpcerr.Reason(err) != "NO_CREDENTIALS" {
+		t.Errorf("Post without a token: %v, want Unauthenticated NO_CREDENTIALS", err)
+	}
+}

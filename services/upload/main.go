@@ -16,6 +16,8 @@ import (
 	"net"
 	"path/filepath"
 
+	"google.golang.org/grpc"
+
 	"github.com/monoreel/monoreel/libs/idpool"
 	"github.com/monoreel/monoreel/libs/service"
 	uploadv1 "github.com/monoreel/monoreel/proto/upload/v1"
@@ -54,7 +56,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	if err != nil {
 		return err
 	}
-	svc, err := service.New("upload", common, stdout)
+	// UploadPart's message: a part of at most MaxUnaryPartSize, its header.
+	svc, err := service.New("upload", common, stdout, grpc.MaxRecvMsgSize(server.MaxUnaryPartSize+64<<10))
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/monoreel/monoreel/libs/auth"
+	"github.com/monoreel/monoreel/libs/grpcerr"
 	"github.com/monoreel/monoreel/libs/testproc"
 	"github.com/monoreel/monoreel/libs/testutil"
 	uploadv1 "github.com/monoreel/monoreel/proto/upload/v1"
@@ -88,6 +91,73 @@ func TestKilledMidUploadResumesAfterRestart(t *testing.T) {
 	}
 	if err := again.Terminate(t, 30*time.Second); err != nil {
 		t.Errorf("exit after SIGTERM: %v", err)
+	}
+}
+
+// TestUploadPartIsPutPart: the real binary takes a part in one message, up to
+// 4 MiB, with PutPart's checks, idempotence and errors, and the two mix in one
+// upload.
+func TestUploadPartIsPutPart(t *testing.T) {
+	svc := testproc.StartService(t, binary(t), "-data_dir="+t.TempDir())
+	ctx := context.Background()
+	uma := uploadv1.NewUploadServiceClient(svc.UserConn(t, "uma", auth.TierNormal))
+	const partSize = 4 << 20
+	content := make([]byte, partSize+1000)
+	for i := range content {
+		content[i] = byte(i * 7)
+	}
+	first, last := content[:partSize], content[partSize:]
+	up, err := uma.Init(ctx, &uploadv1.InitRequest{Name: "v.mp4", TotalSize: int64(len(content)), PartSize: partSize, ContentType: "video/mp4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(c uploadv1.UploadServiceClient, n int32, data []byte, sum []byte) (*uploadv1.UploadPartResponse, error) {
+		return c.UploadPart(ctx, &uploadv1.UploadPartRequest{UploadId: up.GetUploadId(), PartNumber: n, Md5: sum, Content: data})
+	}
+	sum := md5.Sum(first)
+	resp, err := put(uma, 1, first, sum[:])
+	if err != nil || resp.GetAlreadyStored() || resp.GetPart().GetSize() != partSize {
+		t.Fatalf("UploadPart of a 4 MiB part: %v, %v", resp, err)
+	}
+	if resp, err := put(uma, 1, first, sum[:]); err != nil || !resp.GetAlreadyStored() {
+		t.Errorf("UploadPart again: %v, %v; want already stored", resp, err)
+	}
+	other := bytes.Clone(first)
+	other[0]++
+	otherSum := md5.Sum(other)
+	for name, c := range map[string]struct {
+		client uploadv1.UploadServiceClient
+		n      int32
+		data   []byte
+		sum    []byte
+		code   codes.Code
+		reason string
+	}{
+		"another part for a stored number": {uma, 1, other, otherSum[:], codes.FailedPrecondition, "UPLOAD_STATE_CONFLICT"},
+		"a wrong MD5":                      {uma, 2, last, sum[:], codes.InvalidArgument, "INVALID_REQUEST"},
+		"another user":                     {uploadv1.NewUploadServiceClient(svc.UserConn(t, "eve", auth.TierNormal)), 2, last, nil, codes.PermissionDenied, "NOT_YOUR_UPLOAD"},
+		"over 4 MiB":                       {uma, 2, append(bytes.Clone(first), 0), nil, codes.InvalidArgument, "INVALID_REQUEST"},
+	} {
+		_, err := put(c.client, c.n, c.data, c.sum)
+		if status.Code(err) != c.code || grpcerr.Reason(err) != c.reason {
+			t.Errorf("%s: %v, want %v %s", name, err, c.code, c.reason)
+		}
+	}
+	// The last part through PutPart's stream: the two make one upload.
+	stream, err := uma.PutPart(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastSum := md5.Sum(last)
+	stream.Send(&uploadv1.PutPartRequest{Content: &uploadv1.PutPartRequest_Header{Header: &uploadv1.PartHeader{UploadId: up.GetUploadId(), PartNumber: 2, Md5: lastSum[:]}}})
+	stream.Send(&uploadv1.PutPartRequest{Content: &uploadv1.PutPartRequest_Chunk{Chunk: last}})
+	if _, err := stream.CloseAndRecv(); err != nil {
+		t.Fatal(err)
+	}
+	whole := sha256.Sum256(content)
+	done, err := uma.Complete(ctx, &uploadv1.CompleteRequest{UploadId: up.GetUploadId(), Sha256: whole[:]})
+	if err != nil || done.GetSize() != int64(len(content)) {
+		t.Fatalf("Complete: %v, %v", done, err)
 	}
 }
 

@@ -105,6 +105,25 @@ func (u *User) Release() {
 	}
 }
 
+// ReleaseAfterRefill ends one call's use of u once the user's bucket has had
+// time to fill up again (burst / rate, under the tier's current policy): until
+// then a new call of the user gets this limiter, empty as this one left it. A
+// client posting one call at a time (danmaku's Post) is so limited as over one
+// connection, and a user seen no more is forgotten as soon as forgetting
+// changes nothing: a new bucket starts full, as this one is by then.
+func (u *User) ReleaseAfterRefill() {
+	p, _ := u.c.Policy(u.tier)
+	time.AfterFunc(RefillTime(p), u.Release)
+}
+
+// RefillTime is how long an empty bucket under p takes to fill up.
+func RefillTime(p ratelimit.Policy) time.Duration {
+	if p.Rate <= 0 {
+		return 0
+	}
+	return time.Duration(float64(max(p.Burst, 1)) / p.Rate * float64(time.Second))
+}
+
 // current returns the user's limiter, rebuilt if the policy changed since.
 func (u *User) current() *ratelimit.Limiter {
 	v := u.c.version.Load()

@@ -42,6 +42,33 @@ func TestUsersHaveTheirOwnBuckets(t *testing.T) {
 	}
 }
 
+// TestReleaseAfterRefillKeepsTheBucket: a call that ends leaves the user's
+// bucket as it was while it refills, so the next call is not given a fresh
+// one; once full again, the user is forgotten.
+func TestReleaseAfterRefillKeepsTheBucket(t *testing.T) {
+	c := New()
+	p := ratelimit.Policy{Rate: 5, Burst: 1, QueueDepth: 0}
+	c.SetPolicy(ratelimit.Robot, p)
+	first := c.Acquire("bot", ratelimit.Robot)
+	if !allowed(first) {
+		t.Fatal("want a token")
+	}
+	first.ReleaseAfterRefill()
+	next := c.Acquire("bot", ratelimit.Robot)
+	if next != first || allowed(next) {
+		t.Fatal("the next call got a fresh bucket")
+	}
+	next.Release()
+	waitFor(t, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.users) == 0
+	})
+	if got := RefillTime(p); got != 200*time.Millisecond {
+		t.Errorf("RefillTime(5/s, burst 1) = %v, want 200ms", got)
+	}
+}
+
 // TestFollowsTheConfigCenter: a policy put in the config center applies to users
 // already connected; an invalid one is logged by key and changes nothing.
 func TestFollowsTheConfigCenter(t *testing.T) {

@@ -1,6 +1,9 @@
-// Package server is danmaku's Chat handler: it joins a client to a room, checks
+// Package server is danmaku's handlers: Chat joins a client to a room, checks
 // and rate-limits the comments it posts (per user, by tier), publishes accepted
-// ones to the room as msgp events, and streams the room's comments back.
+// ones to the room as msgp events, and streams the room's comments back. Post
+// and Subscribe are Chat's two halves for clients that cannot stream both ways
+// (browsers): one comment a call, under the same limits (a member's admit,
+// post and await), and the room's comments (a feed), with the same code.
 //
 // A client that joins with Join.resume_after (through a relay) gets the room's
 // comments after that id first, then the live ones, each once: it is subscribed
@@ -78,143 +81,180 @@ var tiers = map[string]struct {
 // authentication: a local experiment).
 const anonymous = "anonymous"
 
-// chat is one Chat stream. One goroutine (sender) makes every Send: the room's
-// comments and the acks other goroutines queue on out.
-type chat struct {
+// member is a caller in a room: the user and tier their token gives them, and
+// the room as the hub knows it (shadow traffic's apart).
+type member struct {
 	s      *Server
-	roomID string
+	roomID string // as the client named it
+	hubID  string // the hub's and the relay's: "shadow/<room>" for shadow traffic
 	userID string
 	tier   danmakuv1.Tier
-	room   *room.Room
-	user   *flow.User
-	out    chan *danmakuv1.ChatResponse // nil: the last response, the sender stops
-	ctx    context.Context              // ends when Chat returns
-	// queued counts the comments waiting for a token (receive's goroutine only).
-	queued sync.WaitGroup
-	// resumed is the last event a resuming client got from the stream, until
-	// the live feed is past it; nil otherwise (sender's goroutine only).
-	resumed *relay.EventID
+	// limit is the tier's in the rate limiter; user, once acquired
+	// (acquireLimit), is the user's limiter, shared by their calls.
+	limit ratelimit.Tier
+	user  *flow.User
 }
 
-// Chat implements danmakuv1.DanmakuServiceServer.
-func (s *Server) Chat(stream danmakuv1.DanmakuService_ChatServer) error {
-	first, err := stream.Recv()
-	if err != nil {
-		return err
+// enter resolves the caller of ctx in roomID. The user and tier are the
+// token's: what a request claims is ignored.
+func (s *Server) enter(ctx context.Context, roomID string) (*member, error) {
+	if roomID == "" {
+		return nil, status.Error(codes.InvalidArgument, "room_id is empty")
 	}
-	join := first.GetJoin()
-	if join == nil {
-		return status.Error(codes.InvalidArgument, "the first message must be a join")
-	}
-	if join.GetRoomId() == "" {
-		return status.Error(codes.InvalidArgument, "join: room_id is empty")
-	}
-	var resumeAfter *relay.EventID
-	if after := join.GetResumeAfter(); after != "" {
-		id, err := relay.ParseEventID(after)
-		if err != nil {
-			return status.Errorf(codes.InvalidArgument, "join: resume_after: %v", err)
-		}
-		resumeAfter = &id
-	}
-	// The user and tier are the token's: a Join's own claims are ignored.
 	userID, tierName := anonymous, auth.TierNormal
-	if id := auth.FromContext(stream.Context()); id.Kind == auth.User {
+	if id := auth.FromContext(ctx); id.Kind == auth.User {
 		userID, tierName = id.Name, id.Tier
 	}
 	tier, ok := tiers[tierName]
 	if !ok {
-		return status.Errorf(codes.PermissionDenied, "user %s has tier %q, which danmaku does not know", userID, tierName)
+		return nil, status.Errorf(codes.PermissionDenied, "user %s has tier %q, which danmaku does not know", userID, tierName)
 	}
+	m := &member{s: s, roomID: roomID, hubID: roomID, userID: userID, tier: tier.api, limit: tier.limiter}
 	// Shadow traffic (libs/coloring) chats in rooms of its own, with its own
 	// limits: a shadow comment never reaches a real viewer, nor uses a real
 	// user's budget.
-	roomID, user := join.GetRoomId(), userID
-	if coloring.IsShadow(stream.Context()) {
-		roomID, user = "shadow/"+roomID, "shadow/"+userID
+	if coloring.IsShadow(ctx) {
+		m.hubID = "shadow/" + roomID
 	}
-	r, sub := s.hub.Join(roomID)
-	defer s.hub.Leave(r, sub)
-	ctx, cancel := context.WithCancel(stream.Context())
-	// Queued comments still waiting for a token are dropped when the chat ends.
-	defer cancel()
-	c := &chat{s: s, roomID: join.GetRoomId(), userID: userID, tier: tier.api, room: r, user: s.flow.Acquire(user, tier.limiter),
-		out: make(chan *danmakuv1.ChatResponse, 64), ctx: ctx}
-	defer c.user.Release()
+	return m, nil
+}
 
-	joined := &danmakuv1.Joined{RoomId: join.GetRoomId(), Subscribers: int32(r.Subscribers()), UserId: userID, Tier: tier.api}
+// acquireLimit takes the user's limiter (shared by all their calls); the
+// caller releases it.
+func (m *member) acquireLimit(ctx context.Context) *flow.User {
+	user := m.userID
+	if coloring.IsShadow(ctx) {
+		user = "shadow/" + user
+	}
+	m.user = m.s.flow.Acquire(user, m.limit)
+	return m.user
+}
+
+// admit checks a comment and takes its place under the user's limit: a final
+// ack when it goes no further (REJECTED, DROPPED), else its reservation (a
+// Delay of 0: post it now; else it is queued, and await posts it).
+func (m *member) admit(ctx context.Context, msg *danmakuv1.Comment) (*flow.Reservation, *danmakuv1.CommentAck) {
+	if err := comment.Validate(msg.GetText()); err != nil {
+		return nil, m.ack(msg, danmakuv1.Outcome_OUTCOME_REJECTED, err.Error(), 0)
+	}
+	reservation, err := m.user.Reserve(ctx)
+	if err != nil {
+		return nil, m.ack(msg, danmakuv1.Outcome_OUTCOME_DROPPED, err.Error(), 0)
+	}
+	return reservation, nil
+}
+
+// queued is the ack of a comment admit queued.
+func (m *member) queued(msg *danmakuv1.Comment, r *flow.Reservation) *danmakuv1.CommentAck {
+	return m.ack(msg, danmakuv1.Outcome_OUTCOME_QUEUED, fmt.Sprintf("over the rate limit: queued for %v", r.Delay().Round(time.Millisecond)), 0)
+}
+
+// await waits for a queued comment's token, then posts it: its final ack.
+func (m *member) await(ctx context.Context, msg *danmakuv1.Comment, r *flow.Reservation) *danmakuv1.CommentAck {
+	if err := r.Wait(ctx); err != nil {
+		return m.ack(msg, danmakuv1.Outcome_OUTCOME_DROPPED, err.Error(), 0)
+	}
+	return m.post(ctx, msg)
+}
+
+// post gives the comment an id and publishes it to the room: its final ack.
+func (m *member) post(ctx context.Context, msg *danmakuv1.Comment) *danmakuv1.CommentAck {
+	id, err := m.s.ids.Next(ctx)
+	if err != nil {
+		return m.ack(msg, danmakuv1.Outcome_OUTCOME_DROPPED, fmt.Sprintf("no comment id: %v", err), 0)
+	}
+	e := event.Event{
+		ID: id, Room: m.roomID, User: m.userID, Tier: int32(m.tier),
+		Text: msg.GetText(), PostedUnixNano: time.Now().UnixNano(),
+	}
+	data, err := e.MarshalMsg(nil)
+	if err != nil {
+		return m.ack(msg, danmakuv1.Outcome_OUTCOME_DROPPED, fmt.Sprintf("encoding: %v", err), 0)
+	}
+	if m.s.relay == nil {
+		m.s.hub.Publish(m.hubID, room.Message{Data: data})
+	} else if err := m.s.relay.Publish(ctx, m.hubID, data); err != nil {
+		return m.ack(msg, danmakuv1.Outcome_OUTCOME_DROPPED, fmt.Sprintf("relaying to the room's other instances: %v", err), 0)
+	}
+	return m.ack(msg, danmakuv1.Outcome_OUTCOME_ACCEPTED, "", id)
+}
+
+// ack counts a comment's outcome and returns its ack.
+func (m *member) ack(msg *danmakuv1.Comment, outcome danmakuv1.Outcome, reason string, id int64) *danmakuv1.CommentAck {
+	m.s.outcomes.WithLabelValues(m.tier.String(), outcome.String()).Inc()
+	return &danmakuv1.CommentAck{ClientId: msg.GetClientId(), Outcome: outcome, Reason: reason, CommentId: id}
+}
+
+// feed is a room's comments as one subscriber receives them: after a resume
+// point (from the relay's stream, held live comments meanwhile), then live.
+type feed struct {
+	s       *Server
+	room    *room.Room
+	sub     *room.Subscriber
+	ctx     context.Context
+	emit    func(*danmakuv1.RoomComment) error
+	after   *relay.EventID // the resume point; nil: live only
+	backlog []room.Message // the relay's comments after it, read at join
+	// resumed is the last event a resuming client got from the stream, until
+	// the live feed is past it; nil otherwise (the sending goroutine's only).
+	resumed *relay.EventID
+}
+
+// join subscribes m to its room and reads, when resuming, the room's comments
+// after resumeAfter; emit sends a comment to the client. The caller leaves
+// (feed.leave) and sends Joined first.
+func (s *Server) join(ctx context.Context, m *member, resumeAfter string, emit func(*danmakuv1.RoomComment) error) (*feed, *danmakuv1.Joined, error) {
+	f := &feed{s: s, ctx: ctx, emit: emit}
+	if resumeAfter != "" {
+		id, err := relay.ParseEventID(resumeAfter)
+		if err != nil {
+			return nil, nil, status.Errorf(codes.InvalidArgument, "resume_after: %v", err)
+		}
+		f.after = &id
+	}
+	f.room, f.sub = s.hub.Join(m.hubID)
+	joined := &danmakuv1.Joined{RoomId: m.roomID, Subscribers: int32(f.room.Subscribers()), UserId: m.userID, Tier: m.tier}
 	// Subscribed first, then the stream read: a comment posted in between is
 	// in the live feed, the stream or both, never neither.
-	var backlog []room.Message
 	switch {
-	case resumeAfter == nil:
+	case f.after == nil:
 	case s.relay == nil:
 		joined.Gap = true // alone, this instance keeps no history
 	default:
-		if backlog, joined.Gap, err = s.relay.Since(ctx, r.ID(), *resumeAfter); err != nil {
-			return status.Errorf(codes.Unavailable, "resuming after %v: %v", resumeAfter, err)
+		var err error
+		if f.backlog, joined.Gap, err = s.relay.Since(ctx, f.room.ID(), *f.after); err != nil {
+			f.leave()
+			return nil, nil, status.Errorf(codes.Unavailable, "resuming after %v: %v", f.after, err)
 		}
 	}
-	sent := make(chan error, 1)
-	go func() {
-		sent <- c.sender(stream, sub, &danmakuv1.ChatResponse{Message: &danmakuv1.ChatResponse_Joined{Joined: joined}}, resumeAfter, backlog)
-	}()
-	received := make(chan error, 1)
-	go func() { received <- c.receive(stream) }()
-	select {
-	case <-sub.Gone():
-		return status.Errorf(codes.ResourceExhausted, "disconnected: this client read the room too slowly (%d comments dropped)", sub.Dropped())
-	case err := <-sent:
-		return err
-	case err := <-received:
-		if err != nil {
-			return err
-		}
-		// The client is done sending: its last acks go out, then the chat ends.
-		select {
-		case <-sub.Gone():
-			return status.Errorf(codes.ResourceExhausted, "disconnected: this client read the room too slowly (%d comments dropped)", sub.Dropped())
-		case err := <-sent:
-			return err
-		}
-	}
+	return f, joined, nil
 }
 
-// sender sends joined, then (resuming after resumeAfter) the room's comments
-// since, starting with backlog, then the room's live comments and the queued
-// responses until the chat ends.
-func (c *chat) sender(stream danmakuv1.DanmakuService_ChatServer, sub *room.Subscriber, joined *danmakuv1.ChatResponse, resumeAfter *relay.EventID, backlog []room.Message) error {
-	if err := stream.Send(joined); err != nil {
+// leave unsubscribes.
+func (f *feed) leave() { f.s.hub.Leave(f.room, f.sub) }
+
+// evicted is the error that ends a subscriber the room cut off (Gone).
+func (f *feed) evicted() error {
+	return status.Errorf(codes.ResourceExhausted, "disconnected: this client read the room too slowly (%d comments dropped)", f.sub.Dropped())
+}
+
+// start sends, when resuming, the room's comments after the resume point, and
+// then the live ones that came meanwhile. After it, the caller delivers the
+// live comments (deliver).
+func (f *feed) start() error {
+	if f.after == nil || f.s.relay == nil {
+		return nil
+	}
+	pending, err := f.catchUp()
+	if err != nil {
 		return err
 	}
-	if resumeAfter != nil && c.s.relay != nil {
-		pending, err := c.catchUp(stream, sub, *resumeAfter, backlog)
-		if err != nil {
+	for _, m := range pending {
+		if err := f.deliver(m); err != nil {
 			return err
 		}
-		for _, m := range pending {
-			if err := c.deliver(stream, m); err != nil {
-				return err
-			}
-		}
 	}
-	for {
-		select {
-		case <-c.ctx.Done():
-			return nil
-		case resp := <-c.out:
-			if resp == nil {
-				return nil
-			}
-			if err := stream.Send(resp); err != nil {
-				return err
-			}
-		case m := <-sub.Events():
-			if err := c.deliver(stream, m); err != nil {
-				return err
-			}
-		}
-	}
+	return nil
 }
 
 // maxPending is how many live comments a catch-up holds at most; past it the
@@ -222,14 +262,15 @@ func (c *chat) sender(stream danmakuv1.DanmakuService_ChatServer, sub *room.Subs
 // the stream.
 const maxPending = relay.MaxLen
 
-// catchUp sends backlog (the room's comments after `after`), draining the live
-// feed meanwhile, and returns the live comments it held. If the live feed
-// dropped comments all the same, it reads the stream again after the last one
-// sent: a dropped comment was either sent already or is read then. The chat
-// ends with DATA_LOSS if the stream dropped, meanwhile, comments not yet sent
-// (a room faster than this client): the client resumes again, and is told of
-// the gap.
-func (c *chat) catchUp(stream danmakuv1.DanmakuService_ChatServer, sub *room.Subscriber, after relay.EventID, backlog []room.Message) ([]room.Message, error) {
+// catchUp sends the backlog (the room's comments after the resume point),
+// draining the live feed meanwhile, and returns the live comments it held. If
+// the live feed dropped comments all the same, it reads the stream again after
+// the last one sent: a dropped comment was either sent already or is read
+// then. The feed ends with DATA_LOSS if the stream dropped, meanwhile,
+// comments not yet sent (a room faster than this client): the client resumes
+// again, and is told of the gap.
+func (f *feed) catchUp() ([]room.Message, error) {
+	after, backlog := *f.after, f.backlog
 	var pending []room.Message
 	var drops int64 // a new subscriber has dropped nothing
 	for {
@@ -238,18 +279,18 @@ func (c *chat) catchUp(stream danmakuv1.DanmakuService_ChatServer, sub *room.Sub
 			if err != nil {
 				return nil, status.Errorf(codes.Internal, "room event: %v", err)
 			}
-			if err := c.send(stream, m); err != nil {
+			if err := f.send(m); err != nil {
 				return nil, err
 			}
 			after = id
-			pending = drain(sub, pending)
+			pending = drain(f.sub, pending)
 		}
-		pending = drain(sub, pending)
-		if d := sub.Dropped(); d != drops {
+		pending = drain(f.sub, pending)
+		if d := f.sub.Dropped(); d != drops {
 			drops = d
 			var gap bool
 			var err error
-			if backlog, gap, err = c.s.relay.Since(c.ctx, c.room.ID(), after); err != nil {
+			if backlog, gap, err = f.s.relay.Since(f.ctx, f.room.ID(), after); err != nil {
 				return nil, status.Errorf(codes.Unavailable, "resuming after %v: %v", after, err)
 			}
 			if gap {
@@ -257,7 +298,7 @@ func (c *chat) catchUp(stream danmakuv1.DanmakuService_ChatServer, sub *room.Sub
 			}
 			continue
 		}
-		c.resumed = &after
+		f.resumed = &after
 		return pending, nil
 	}
 }
@@ -277,30 +318,130 @@ func drain(sub *room.Subscriber, pending []room.Message) []room.Message {
 }
 
 // deliver sends a live comment, unless a catch-up sent it already.
-func (c *chat) deliver(stream danmakuv1.DanmakuService_ChatServer, m room.Message) error {
-	if c.resumed != nil {
+func (f *feed) deliver(m room.Message) error {
+	if f.resumed != nil {
 		id, err := relay.ParseEventID(m.ID)
 		if err != nil {
 			return status.Errorf(codes.Internal, "room event: %v", err)
 		}
-		if !id.After(*c.resumed) {
+		if !id.After(*f.resumed) {
 			return nil
 		}
-		c.resumed = nil // the live feed is past the catch-up: in order from here
+		f.resumed = nil // the live feed is past the catch-up: in order from here
 	}
-	return c.send(stream, m)
+	return f.send(m)
 }
 
 // send sends a room event as a RoomComment.
-func (c *chat) send(stream danmakuv1.DanmakuService_ChatServer, m room.Message) error {
+func (f *feed) send(m room.Message) error {
 	e, err := event.Decode(m.Data)
 	if err != nil {
 		return status.Errorf(codes.Internal, "room event: %v", err)
 	}
-	return stream.Send(&danmakuv1.ChatResponse{Message: &danmakuv1.ChatResponse_Comment{Comment: &danmakuv1.RoomComment{
+	return f.emit(&danmakuv1.RoomComment{
 		Id: e.ID, RoomId: e.Room, UserId: e.User, Tier: danmakuv1.Tier(e.Tier), Text: e.Text,
 		PostedAt: timestamppb.New(time.Unix(0, e.PostedUnixNano)), EventId: m.ID,
-	}}})
+	})
+}
+
+// chat is one Chat stream. One goroutine (sender) makes every Send: the room's
+// comments and the acks other goroutines queue on out.
+type chat struct {
+	m    *member
+	feed *feed
+	out  chan *danmakuv1.ChatResponse // nil: the last response, the sender stops
+	ctx  context.Context              // ends when Chat returns
+	// queued counts the comments waiting for a token (receive's goroutine only).
+	queued sync.WaitGroup
+}
+
+// Chat implements danmakuv1.DanmakuServiceServer.
+func (s *Server) Chat(stream danmakuv1.DanmakuService_ChatServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	join := first.GetJoin()
+	if join == nil {
+		return status.Error(codes.InvalidArgument, "the first message must be a join")
+	}
+	m, err := s.enter(stream.Context(), join.GetRoomId())
+	if err != nil {
+		return joinError(err)
+	}
+	ctx, cancel := context.WithCancel(stream.Context())
+	f, joined, err := s.join(ctx, m, join.GetResumeAfter(), func(rc *danmakuv1.RoomComment) error {
+		return stream.Send(&danmakuv1.ChatResponse{Message: &danmakuv1.ChatResponse_Comment{Comment: rc}})
+	})
+	if err != nil {
+		cancel()
+		return joinError(err)
+	}
+	defer f.leave()
+	// Queued comments still waiting for a token are dropped when the chat ends.
+	defer cancel()
+	defer m.acquireLimit(ctx).Release()
+	c := &chat{m: m, feed: f, out: make(chan *danmakuv1.ChatResponse, 64), ctx: ctx}
+
+	sent := make(chan error, 1)
+	go func() {
+		sent <- c.sender(stream, &danmakuv1.ChatResponse{Message: &danmakuv1.ChatResponse_Joined{Joined: joined}})
+	}()
+	received := make(chan error, 1)
+	go func() { received <- c.receive(stream) }()
+	select {
+	case <-f.sub.Gone():
+		return f.evicted()
+	case err := <-sent:
+		return err
+	case err := <-received:
+		if err != nil {
+			return err
+		}
+		// The client is done sending: its last acks go out, then the chat ends.
+		select {
+		case <-f.sub.Gone():
+			return f.evicted()
+		case err := <-sent:
+			return err
+		}
+	}
+}
+
+// joinError names the Join in an invalid argument's message.
+func joinError(err error) error {
+	if st, ok := status.FromError(err); ok && st.Code() == codes.InvalidArgument {
+		return status.Error(codes.InvalidArgument, "join: "+st.Message())
+	}
+	return err
+}
+
+// sender sends joined, then (resuming) the room's comments since, then the
+// room's live comments and the queued responses until the chat ends.
+func (c *chat) sender(stream danmakuv1.DanmakuService_ChatServer, joined *danmakuv1.ChatResponse) error {
+	if err := stream.Send(joined); err != nil {
+		return err
+	}
+	if err := c.feed.start(); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-c.ctx.Done():
+			return nil
+		case resp := <-c.out:
+			if resp == nil {
+				return nil
+			}
+			if err := stream.Send(resp); err != nil {
+				return err
+			}
+		case m := <-c.feed.sub.Events():
+			if err := c.feed.deliver(m); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // receive handles the client's comments until the stream ends. When the client
@@ -320,67 +461,91 @@ func (c *chat) receive(stream danmakuv1.DanmakuService_ChatServer) error {
 		if msg == nil {
 			return status.Error(codes.InvalidArgument, "already joined: only comments may follow the join")
 		}
-		if err := comment.Validate(msg.GetText()); err != nil {
-			c.ack(msg, danmakuv1.Outcome_OUTCOME_REJECTED, err.Error(), 0)
-			continue
-		}
-		reservation, err := c.user.Reserve(c.ctx)
+		reservation, ack := c.m.admit(c.ctx, msg)
 		switch {
-		case err != nil:
-			c.ack(msg, danmakuv1.Outcome_OUTCOME_DROPPED, err.Error(), 0)
+		case ack != nil:
+			c.queueAck(ack)
 		case reservation.Delay() == 0:
-			c.post(msg)
+			c.queueAck(c.m.post(c.ctx, msg))
 		default:
-			c.ack(msg, danmakuv1.Outcome_OUTCOME_QUEUED, fmt.Sprintf("over the rate limit: queued for %v", reservation.Delay().Round(time.Millisecond)), 0)
+			c.queueAck(c.m.queued(msg, reservation))
 			c.queued.Add(1)
 			go func() {
 				defer c.queued.Done()
-				if err := reservation.Wait(c.ctx); err != nil {
-					c.ack(msg, danmakuv1.Outcome_OUTCOME_DROPPED, err.Error(), 0)
-					return
-				}
-				c.post(msg)
+				c.queueAck(c.m.await(c.ctx, msg, reservation))
 			}()
 		}
 	}
 }
 
-// post gives the comment an id, publishes it to the room and acknowledges it.
-func (c *chat) post(msg *danmakuv1.Comment) {
-	id, err := c.s.ids.Next(c.ctx)
-	if err != nil {
-		c.ack(msg, danmakuv1.Outcome_OUTCOME_DROPPED, fmt.Sprintf("no comment id: %v", err), 0)
-		return
-	}
-	e := event.Event{
-		ID: id, Room: c.roomID, User: c.userID, Tier: int32(c.tier),
-		Text: msg.GetText(), PostedUnixNano: time.Now().UnixNano(),
-	}
-	data, err := e.MarshalMsg(nil)
-	if err != nil {
-		c.ack(msg, danmakuv1.Outcome_OUTCOME_DROPPED, fmt.Sprintf("encoding: %v", err), 0)
-		return
-	}
-	if c.s.relay == nil {
-		c.room.Publish(room.Message{Data: data})
-	} else if err := c.s.relay.Publish(c.ctx, c.room.ID(), data); err != nil {
-		c.ack(msg, danmakuv1.Outcome_OUTCOME_DROPPED, fmt.Sprintf("relaying to the room's other instances: %v", err), 0)
-		return
-	}
-	c.ack(msg, danmakuv1.Outcome_OUTCOME_ACCEPTED, "", id)
-}
-
-// ack counts a comment's outcome and queues its ack for the sender.
-func (c *chat) ack(msg *danmakuv1.Comment, outcome danmakuv1.Outcome, reason string, id int64) {
-	c.s.outcomes.WithLabelValues(c.tier.String(), outcome.String()).Inc()
-	c.queue(&danmakuv1.ChatResponse{Message: &danmakuv1.ChatResponse_Ack{Ack: &danmakuv1.CommentAck{
-		ClientId: msg.GetClientId(), Outcome: outcome, Reason: reason, CommentId: id,
-	}}})
+// queueAck queues an ack for the sender.
+func (c *chat) queueAck(ack *danmakuv1.CommentAck) {
+	c.queue(&danmakuv1.ChatResponse{Message: &danmakuv1.ChatResponse_Ack{Ack: ack}})
 }
 
 func (c *chat) queue(resp *danmakuv1.ChatResponse) {
 	select {
 	case c.out <- resp:
 	case <-c.ctx.Done():
+	}
+}
+
+// Post implements danmakuv1.DanmakuServiceServer: a Chat comment in one call,
+// which returns the comment's final outcome (waiting for it while queued).
+func (s *Server) Post(ctx context.Context, req *danmakuv1.PostRequest) (*danmakuv1.PostResponse, error) {
+	m, err := s.enter(ctx, req.GetRoomId())
+	if err != nil {
+		return nil, err
+	}
+	// The user's limiter outlives the call while its bucket refills: a user
+	// posting one call at a time is limited as over one Chat.
+	defer m.acquireLimit(ctx).ReleaseAfterRefill()
+	msg := req.GetComment()
+	resp := &danmakuv1.PostResponse{}
+	reservation, ack := m.admit(ctx, msg)
+	switch {
+	case ack != nil:
+	case reservation.Delay() == 0:
+		ack = m.post(ctx, msg)
+	default:
+		m.queued(msg, reservation)
+		resp.Queued = true
+		ack = m.await(ctx, msg, reservation)
+	}
+	resp.Ack = ack
+	return resp, nil
+}
+
+// Subscribe implements danmakuv1.DanmakuServiceServer: Chat's receiving half.
+func (s *Server) Subscribe(req *danmakuv1.SubscribeRequest, stream danmakuv1.DanmakuService_SubscribeServer) error {
+	m, err := s.enter(stream.Context(), req.GetRoomId())
+	if err != nil {
+		return err
+	}
+	ctx := stream.Context()
+	f, joined, err := s.join(ctx, m, req.GetResumeAfter(), func(rc *danmakuv1.RoomComment) error {
+		return stream.Send(&danmakuv1.SubscribeResponse{Message: &danmakuv1.SubscribeResponse_Comment{Comment: rc}})
+	})
+	if err != nil {
+		return err
+	}
+	defer f.leave()
+	if err := stream.Send(&danmakuv1.SubscribeResponse{Message: &danmakuv1.SubscribeResponse_Joined{Joined: joined}}); err != nil {
+		return err
+	}
+	if err := f.start(); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-f.sub.Gone():
+			return f.evicted()
+		case msg := <-f.sub.Events():
+			if err := f.deliver(msg); err != nil {
+				return err
+			}
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +59,7 @@ type service struct {
 func serve(t *testing.T, fc *flow.Controller, ids idgenv1.IDGenServiceClient, opts room.Options) service {
 	conn := testproc.ServeGRPC(t, func(srv *grpc.Server) {
 		danmakuv1.RegisterDanmakuServiceServer(srv, New(room.NewHub(opts), fc, idpool.New(ids, 4), prometheus.NewRegistry()))
-	}, grpc.StreamInterceptor(testIdentity))
+	}, grpc.StreamInterceptor(testIdentity), grpc.UnaryInterceptor(testUnaryIdentity))
 	return service{danmakuv1.NewDanmakuServiceClient(conn), conn.Target()}
 }
 
@@ -72,6 +73,15 @@ func testIdentity(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handl
 		return handler(srv, &identityStream{ss, auth.NewContext(ss.Context(), id)})
 	}
 	return handler(srv, ss)
+}
+
+// testUnaryIdentity is testIdentity for unary calls.
+func testUnaryIdentity(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if users := md.Get("test-user"); len(users) == 1 {
+		ctx = auth.NewContext(ctx, auth.Identity{Kind: auth.User, Name: users[0], Tier: md.Get("test-tier")[0]})
+	}
+	return handler(ctx, req)
 }
 
 type identityStream struct {
@@ -413,7 +423,7 @@ func TestResumeIsExactlyOnceWhileTheRoomGoesOn(t *testing.T) {
 	go r.Run(ctx)
 	conn := testproc.ServeGRPC(t, func(srv *grpc.Server) {
 		danmakuv1.RegisterDanmakuServiceServer(srv, New(hub, flow.New(), idpool.New(idgenMock(t), 4), prometheus.NewRegistry()).RelayThrough(r))
-	}, grpc.StreamInterceptor(testIdentity))
+	}, grpc.StreamInterceptor(testIdentity), grpc.UnaryInterceptor(testUnaryIdentity))
 	post := func(id int64) error {
 		e := event.Event{ID: id, Room: "live", Text: "x"}
 		data, err := e.MarshalMsg(nil)
@@ -461,5 +471,118 @@ func TestResumeIsExactlyOnceWhileTheRoomGoesOn(t *testing.T) {
 	}
 	if err := <-posting; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// subscribe opens Subscribe on roomID as user and returns it after Joined.
+func subscribe(t *testing.T, c danmakuv1.DanmakuServiceClient, roomID, resumeAfter, user string, tier danmakuv1.Tier) (danmakuv1.DanmakuService_SubscribeClient, *danmakuv1.Joined) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(asUser(context.Background(), user, tier), 20*time.Second)
+	t.Cleanup(cancel)
+	stream, err := c.Subscribe(ctx, &danmakuv1.SubscribeRequest{RoomId: roomID, ResumeAfter: resumeAfter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil || resp.GetJoined() == nil {
+		t.Fatalf("first response of Subscribe: %v, %v; want joined", resp, err)
+	}
+	return stream, resp.GetJoined()
+}
+
+// post posts text in roomID as user with Post.
+func post(t *testing.T, c danmakuv1.DanmakuServiceClient, roomID, user string, tier danmakuv1.Tier, id, text string) *danmakuv1.PostResponse {
+	t.Helper()
+	resp, err := c.Post(asUser(context.Background(), user, tier), &danmakuv1.PostRequest{RoomId: roomID, Comment: &danmakuv1.Comment{ClientId: id, Text: text}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// TestPostAndSubscribe: Chat's halves. A subscriber and a chatter both get a
+// posted comment, as the poster's token names them; an invalid comment is
+// rejected with the reason, and a bad request is InvalidArgument.
+func TestPostAndSubscribe(t *testing.T) {
+	svc := serve(t, flow.New(), idgenMock(t), room.Options{})
+	sub, joined := subscribe(t, svc, "live", "", "viewer", danmakuv1.Tier_TIER_NORMAL)
+	if joined.GetRoomId() != "live" || joined.GetUserId() != "viewer" || joined.GetSubscribers() != 1 || joined.GetGap() {
+		t.Errorf("joined = %v", joined)
+	}
+	chatter := join(t, svc, "live", "bob", danmakuv1.Tier_TIER_NORMAL)
+
+	resp := post(t, svc, "live", "alice", danmakuv1.Tier_TIER_VIP, "a1", "hello")
+	if a := resp.GetAck(); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED || a.GetClientId() != "a1" || a.GetCommentId() == 0 || resp.GetQueued() {
+		t.Fatalf("Post = %v", resp)
+	}
+	got, err := sub.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rc := range []*danmakuv1.RoomComment{got.GetComment(), chatter.comment()} {
+		if rc.GetText() != "hello" || rc.GetUserId() != "alice" || rc.GetTier() != danmakuv1.Tier_TIER_VIP || rc.GetId() != resp.GetAck().GetCommentId() {
+			t.Errorf("room comment = %v", rc)
+		}
+	}
+	if a := post(t, svc, "live", "alice", danmakuv1.Tier_TIER_VIP, "a2", "bad\x07").GetAck(); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_REJECTED || !strings.Contains(a.GetReason(), "control character") {
+		t.Errorf("Post of a bad comment = %v", a)
+	}
+	if _, err := svc.Post(asUser(context.Background(), "alice", danmakuv1.Tier_TIER_VIP), &danmakuv1.PostRequest{Comment: &danmakuv1.Comment{Text: "x"}}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("Post without a room: %v, want InvalidArgument", err)
+	}
+	bad, err := svc.Subscribe(asUser(context.Background(), "u", danmakuv1.Tier_TIER_NORMAL), &danmakuv1.SubscribeRequest{RoomId: "r", ResumeAfter: "x"})
+	if err == nil {
+		_, err = bad.Recv()
+	}
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "resume_after") {
+		t.Errorf("Subscribe with a bad resume_after: %v, want InvalidArgument", err)
+	}
+	// Alone, an instance keeps no history: a resume is a gap.
+	if _, joined := subscribe(t, svc, "live", "1700000000000-0", "viewer", danmakuv1.Tier_TIER_NORMAL); !joined.GetGap() {
+		t.Errorf("resuming alone: %v, want a gap", joined)
+	}
+}
+
+// TestPostWaitsForTheQueue: Post is under the user's limit as Chat is: over
+// it, a comment waits in the queue and the call returns its final outcome; with
+// the queue full it is dropped. One call after another shares the bucket, and
+// so do Post and Chat.
+func TestPostWaitsForTheQueue(t *testing.T) {
+	fc := flow.New()
+	fc.SetPolicy(ratelimit.Robot, ratelimit.Policy{Rate: 1, Burst: 1, QueueDepth: 1, GiveUp: 5 * time.Second})
+	svc := serve(t, fc, idgenMock(t), room.Options{})
+	results := make(chan *danmakuv1.PostResponse, 3)
+	for i := range 3 {
+		go func() {
+			resp, err := svc.Post(asUser(context.Background(), "bot", danmakuv1.Tier_TIER_ROBOT), &danmakuv1.PostRequest{RoomId: "r", Comment: &danmakuv1.Comment{ClientId: fmt.Sprint(i), Text: "spam"}})
+			if err != nil {
+				t.Error(err)
+			}
+			results <- resp
+		}()
+	}
+	var outcomes []string
+	for range 3 {
+		r := <-results
+		outcomes = append(outcomes, fmt.Sprintf("%v queued=%v", r.GetAck().GetOutcome(), r.GetQueued()))
+	}
+	slices.Sort(outcomes)
+	if got, want := strings.Join(outcomes, ", "), "OUTCOME_ACCEPTED queued=false, OUTCOME_ACCEPTED queued=true, OUTCOME_DROPPED queued=false"; got != want {
+		t.Errorf("three Posts at once: %s, want %s", got, want)
+	}
+
+	// Sequential calls: the bucket the last call emptied is still empty.
+	fc.SetPolicy(ratelimit.Robot, ratelimit.Policy{Rate: 0.5, Burst: 1, QueueDepth: 0})
+	if a := post(t, svc, "r", "bot2", danmakuv1.Tier_TIER_ROBOT, "1", "one").GetAck(); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_ACCEPTED {
+		t.Fatalf("first Post: %v", a)
+	}
+	if a := post(t, svc, "r", "bot2", danmakuv1.Tier_TIER_ROBOT, "2", "two").GetAck(); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_DROPPED || !strings.Contains(a.GetReason(), "queue full") {
+		t.Errorf("second Post right after: %v, want dropped (a fresh bucket per call would accept it)", a)
+	}
+	// The bucket is the user's Chat's too.
+	chat := join(t, svc, "r", "bot2", danmakuv1.Tier_TIER_ROBOT)
+	chat.say("3", "three")
+	if a := chat.ack(); a.GetOutcome() != danmakuv1.Outcome_OUTCOME_DROPPED {
+		t.Errorf("Chat comment right after the Posts: %v, want dropped", a)
 	}
 }

@@ -3,6 +3,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -56,14 +57,42 @@ func (s *Server) PutPart(stream uploadv1.UploadService_PutPartServer) error {
 	if h == nil {
 		return status.Error(codes.InvalidArgument, "the first message must be the part's header")
 	}
-	if err := s.mayUse(stream.Context(), h.GetUploadId()); err != nil {
+	p, already, err := s.putPart(stream.Context(), h.GetUploadId(), h.GetPartNumber(), h.GetMd5(), &chunks{stream: stream})
+	if err != nil {
 		return err
 	}
-	p, stored, err := s.store(stream.Context()).PutPart(h.GetUploadId(), h.GetPartNumber(), h.GetMd5(), &chunks{stream: stream})
-	if err != nil {
-		return storeErrors.ToStatus(err)
+	return stream.SendAndClose(&uploadv1.PutPartResponse{Part: p, AlreadyStored: already})
+}
+
+// MaxUnaryPartSize is the most content UploadPart takes (the API says 4 MiB).
+// The server takes messages that large (main's MaxRecvMsgSize): larger parts
+// go through PutPart, in chunks.
+const MaxUnaryPartSize = 4 << 20
+
+// UploadPart is PutPart in one message, for clients that cannot stream
+// (browsers): the same checks, idempotence and errors.
+func (s *Server) UploadPart(ctx context.Context, req *uploadv1.UploadPartRequest) (*uploadv1.UploadPartResponse, error) {
+	if n := len(req.GetContent()); n > MaxUnaryPartSize {
+		return nil, storeErrors.ToStatus(fmt.Errorf("%w: part %d has %d bytes: UploadPart takes at most %d (send larger parts with PutPart)", store.ErrInvalid, req.GetPartNumber(), n, MaxUnaryPartSize))
 	}
-	return stream.SendAndClose(&uploadv1.PutPartResponse{Part: toPart(p), AlreadyStored: !stored})
+	p, already, err := s.putPart(ctx, req.GetUploadId(), req.GetPartNumber(), req.GetMd5(), bytes.NewReader(req.GetContent()))
+	if err != nil {
+		return nil, err
+	}
+	return &uploadv1.UploadPartResponse{Part: p, AlreadyStored: already}, nil
+}
+
+// putPart stores part n of the caller's upload from content: the part, and
+// whether the same part was stored already. Errors are statuses.
+func (s *Server) putPart(ctx context.Context, uploadID string, n int32, md5 []byte, content io.Reader) (*uploadv1.Part, bool, error) {
+	if err := s.mayUse(ctx, uploadID); err != nil {
+		return nil, false, err
+	}
+	p, stored, err := s.store(ctx).PutPart(uploadID, n, md5, content)
+	if err != nil {
+		return nil, false, storeErrors.ToStatus(err)
+	}
+	return toPart(p), !stored, nil
 }
 
 // chunks reads the chunk messages of a PutPart stream as one byte stream.
