@@ -364,12 +364,20 @@ exec "$r/{node}" "$@" {files}
         node = _runfiles_path(ctx.file._node),
         files = " ".join(['"$r/%s"' % _runfiles_path(f) for f in outputs]),
     ))
-    return [DefaultInfo(executable = script, runfiles = ctx.runfiles(files = [ctx.file._node] + outputs))]
+    env = {k: ctx.expand_location(v, ctx.attr.data) for k, v in ctx.attr.env.items()}
+    return [
+        DefaultInfo(executable = script, runfiles = ctx.runfiles(files = [ctx.file._node] + outputs + ctx.files.data)),
+        RunEnvironmentInfo(environment = env),
+    ]
 
 _ts_test = rule(
     implementation = _ts_test_impl,
     test = True,
-    attrs = _ESBUILD_ATTRS,
+    attrs = dict(
+        _ESBUILD_ATTRS,
+        data = attr.label_list(allow_files = True, doc = "files the tests read at run time"),
+        env = attr.string_dict(doc = "environment of the tests; $(rlocationpath ...) of data expands (a path under $TEST_SRCDIR)"),
+    ),
 )
 
 def ts_test(name, srcs, deps = [], visibility = None, size = "small", **kwargs):

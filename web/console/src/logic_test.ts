@@ -73,17 +73,16 @@ test("validateRule refuses what ParseRule refuses, naming the field", () => {
   assert.deepEqual(fields({ probes: 0, min_calls: -1 }), ["probes", "min_calls"]);
 });
 
-// The table of cases: $VALIDATION_CASES, else web/console/testdata next to
-// this file's source (a bundled test runs from elsewhere: set the variable).
-const casesFile = process.env.VALIDATION_CASES ?? fileURLToPath(new URL("../testdata/validation.json", import.meta.url));
+// The table of cases: $VALIDATION_CASES (a runfiles path under $TEST_SRCDIR,
+// as Bazel sets it), else web/console/testdata next to this file's source.
+const casesFile = process.env.VALIDATION_CASES
+  ? `${process.env.TEST_SRCDIR ?? "."}/${process.env.VALIDATION_CASES}`
+  : fileURLToPath(new URL("../testdata/validation.json", import.meta.url));
 
-test("the checks name the fields testdata/validation.json says (which Go's parsers agree are invalid)", (t) => {
+test("the checks name the fields testdata/validation.json says (which Go's parsers agree are invalid)", () => {
   // The Go test web/console/validation_test.go runs the same cases through
   // ratelimit.ParsePolicy and breaker.ParseRule.
-  if (!existsSync(casesFile)) {
-    t.skip(`no ${casesFile}: set VALIDATION_CASES to web/console/testdata/validation.json`);
-    return;
-  }
+  assert.ok(existsSync(casesFile), `no ${casesFile}: set VALIDATION_CASES to web/console/testdata/validation.json`);
   const file = casesFile;
   const cases = JSON.parse(readFileSync(file, "utf8")) as Array<{ kind: string; value: string; fields: string[] }>;
   for (const c of cases) {
