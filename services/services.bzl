@@ -31,6 +31,8 @@ SERVICES = [
     _service("cdnpush"),
     _service("orchestrator"),
     _service("danmaku"),
+    # The web console calls every service above: last.
+    _service("console"),
 ]
 
 def service_binaries():

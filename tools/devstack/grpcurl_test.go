@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,6 +40,7 @@ func grpcurlCalls(st *stack, r *report) map[string]struct {
 			fmt.Sprintf(`{"videoId":{"value":%d},"source":%q,"title":"Sunny beach at sunset"}`, video, filepath.Join(st.dir, "sample.mp4")), `"tags":`}},
 		"cdnpush":      {"monoreel.cdnpush.v1.CDNPushService", grpcurlCall{"Status", fmt.Sprintf(`{"jobId":%q}`, r.workflow.GetWarmJobId()), `"JOB_STATE_DONE"`}},
 		"orchestrator": {"monoreel.orchestrator.v1.OrchestratorService", grpcurlCall{"GetWorkflow", fmt.Sprintf(`{"videoId":{"value":%d}}`, video), `"WORKFLOW_STATE_DONE"`}},
+		"console":      {"monoreel.console.v1.ConsoleService", grpcurlCall{"Status", `{}`, `"HEALTH_SERVING"`}},
 		"danmaku": {"monoreel.danmaku.v1.DanmakuService", grpcurlCall{"Chat",
 			`{"join":{"roomId":"grpcurl","userId":"cli","tier":"TIER_NORMAL"}} {"comment":{"clientId":"c1","text":"hello from grpcurl"}}`, `"OUTCOME_ACCEPTED"`}},
 	}
@@ -81,6 +83,15 @@ func checkGrpcurl(t *testing.T, grpcurl grpctools.Grpcurl) func(*stack, *report)
 				}
 				if out, err := grpcurl.Run(ctx, []string{"-d", `{}`}, addr, "grpc.health.v1.Health/Check"); err != nil || !strings.Contains(out, `"SERVING"`) {
 					t.Errorf("grpcurl health check = %v:\n%s", err, out)
+				}
+				if name == "console" {
+					// Its web side: the page, for a browser.
+					resp, err := http.Get(st.consoles[0])
+					if err != nil || resp.StatusCode != http.StatusOK {
+						t.Errorf("the console's page %s: %v, %v", st.consoles[0], resp, err)
+					} else {
+						resp.Body.Close()
+					}
 				}
 				out, err := grpcurl.Run(ctx, []string{"-d", c.call.request}, addr, c.api+"/"+c.call.method)
 				if got := out + fmt.Sprint(err); !strings.Contains(got, c.call.want) {

@@ -136,6 +136,9 @@ func run(ctx context.Context, args []string, out io.Writer, check func(*stack, *
 			fmt.Fprintf(out, "  %-13s %s   (metrics, /healthz: http://%s)\n", b.name, svc.Addr, svc.AdminAddr)
 		}
 	}
+	for _, url := range st.consoles {
+		fmt.Fprintf(out, "  %-13s %s   (sign in as any name; vip and robot by those names, ops as the operator)\n", "console web", url)
+	}
 	if st.prom != nil {
 		fmt.Fprintf(out, "  %-13s %s\n", "prometheus", st.prom.URL)
 	}

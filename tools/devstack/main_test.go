@@ -34,7 +34,7 @@ func TestScenario(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"The scenario passed.", "transcode  done", "cdnpush    done", "master playlist served from the edge cache: true", "vip",
-		"Prometheus scrapes every service", fmt.Sprintf("%d of %d targets up", services, services)} {
+		"Prometheus scrapes every service", fmt.Sprintf("%d of %d targets up", services, services), "console web   http://"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q", want)
 		}

@@ -42,6 +42,7 @@ type stack struct {
 	prom     *monitoring.Prometheus // with -prometheus
 	jaeger   *monitoring.Jaeger     // with -jaeger: every service traces to it
 	tracing  *tracing.Tracing       // devstack's own spans (the scenario's calls)
+	consoles []string               // the web console's URL, of each instance
 }
 
 // calls are the services each service calls, given to it as -<callee>_addr:
@@ -50,6 +51,7 @@ var calls = map[string][]string{
 	"upload":       {"idgen"},
 	"orchestrator": {"config", "transcode", "aitag", "cdnpush"},
 	"danmaku":      {"config", "idgen"},
+	"console":      {"config", "idgen", "upload", "transcode", "aitag", "cdnpush", "orchestrator", "danmaku"},
 }
 
 // startStack starts everything under dir (data, logs, and a new PKI in
@@ -126,6 +128,17 @@ func startStack(dir string, binaries serviceFlags, ffmpeg, jaeger string, f *fle
 				}
 				args = append(args, "-"+callee+"_addr="+addr)
 			}
+			if name == "console" {
+				// Browsers reach it on a port of its own; it signs people in
+				// with the stack's token key.
+				web, err := testproc.PickAddr()
+				if err != nil {
+					s.stop()
+					return nil, err
+				}
+				args = append(args, "-web_listen="+web, "-signin_key="+s.pki.Dir.TokenKeyFile(), "-signin_tiers=vip=vip,robot=robot", "-signin_admins=ops")
+				s.consoles = append(s.consoles, "http://"+web+"/")
+			}
 			logName := name
 			if f != nil {
 				args = append(args, f.args(name, i, dir)...)
@@ -142,6 +155,9 @@ func startStack(dir string, binaries serviceFlags, ffmpeg, jaeger string, f *fle
 			}
 			s.replicas[name] = append(s.replicas[name], svc)
 			fmt.Fprintf(log, "  %-13s healthy on %s in %v\n", logName, svc.Addr, time.Since(start).Round(time.Millisecond))
+			if name == "console" {
+				fmt.Fprintf(log, "  %-13s %s\n", "console web", s.consoles[len(s.consoles)-1])
+			}
 		}
 	}
 	return s, nil
