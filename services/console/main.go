@@ -34,6 +34,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"time"
 
@@ -76,6 +78,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	signinTTL := flags.Duration("signin_ttl", 30*time.Minute, "how long a sign-in's token is valid")
 	tierFlag := flags.String("signin_tiers", "", "users' tiers at sign-in, user=tier,... (normal, vip, robot); anyone else is normal")
 	adminFlag := flags.String("signin_admins", "", "users given the operator role at sign-in, user,...")
+	mediaOrigin := flags.String("media_origin", "", "the edge (or origin) the published outputs are served from (http://host:port): the pages play them at /media/<key>, the same origin as the console; empty: no /media/")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -154,6 +157,15 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 		}))
 	}
 
+	if *mediaOrigin != "" {
+		origin, err := url.Parse(*mediaOrigin)
+		if err != nil || origin.Scheme == "" || origin.Host == "" {
+			return fmt.Errorf("-media_origin=%q: want http(s)://host:port", *mediaOrigin)
+		}
+		// Same origin as the pages, so hls.js needs no CORS from the edge.
+		mux.Handle("/media/", http.StripPrefix("/media", httputil.NewSingleHostReverseProxy(origin)))
+	}
+
 	lis, err := net.Listen("tcp", *webListen)
 	if err != nil {
 		return fmt.Errorf("-web_listen: %w", err)
@@ -167,7 +179,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	} else {
 		site.Protocols.SetHTTP2(true)
 	}
-	url := fmt.Sprintf("%s://%s/", scheme, lis.Addr())
+	siteURL := fmt.Sprintf("%s://%s/", scheme, lis.Addr())
 	served := make(chan error, 1)
 	go func() {
 		if *webCert == "" {
@@ -179,8 +191,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	for _, b := range backends {
 		svc.Log.Info("forwarding", "service", b.Name, "addr", b.Addr)
 	}
-	svc.Log.Info("console on the web", "url", url, "signin", signinMode)
-	fmt.Fprintf(stdout, "console: %s\n", url)
+	svc.Log.Info("console on the web", "url", siteURL, "signin", signinMode)
+	fmt.Fprintf(stdout, "console: %s\n", siteURL)
 
 	err = svc.Run(ctx, ready)
 	stop, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -136,7 +136,7 @@ func startStack(dir string, binaries serviceFlags, ffmpeg, jaeger string, f *fle
 					s.stop()
 					return nil, err
 				}
-				args = append(args, "-web_listen="+web, "-signin_key="+s.pki.Dir.TokenKeyFile(), "-signin_tiers=vip=vip,robot=robot", "-signin_admins=ops")
+				args = append(args, "-web_listen="+web, "-signin_key="+s.pki.Dir.TokenKeyFile(), "-signin_tiers=vip=vip,robot=robot", "-signin_admins=ops", "-media_origin="+s.edgeURL)
 				s.consoles = append(s.consoles, "http://"+web+"/")
 			}
 			logName := name
