@@ -69,7 +69,7 @@ registry_reachable() {
 
 # Programs and servers the tests run: installed here because a test never skips
 # for lack of one.
-test_packages=(graphviz docker-registry skopeo etcd-server redis-server nginx ffmpeg prometheus)
+test_packages=(graphviz docker-registry skopeo etcd-server redis-server nginx ffmpeg prometheus chromium)
 if command -v dpkg >/dev/null; then
   missing=()
   for package in "${test_packages[@]}"; do

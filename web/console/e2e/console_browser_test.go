@@ -72,7 +72,7 @@ func envOr(name, def string) string {
 func TestConsoleInBrowser(t *testing.T) {
 	services := strings.Fields(os.Getenv("WEBTEST_SERVICES"))
 	if len(services) == 0 {
-		t.Skip("WEBTEST_SERVICES is not set: run with bazel test (or set the variables in the package doc)")
+		t.Fatal("WEBTEST_SERVICES is not set: run it with bazel test (or set the variables of web/console/README.md)")
 	}
 	dir := t.TempDir()
 	ffmpeg := envOr("FFMPEG", "")
@@ -85,7 +85,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	node := path(t, envOr("NODE", "node"))
 	driver := path(t, os.Getenv("WEBTEST_DRIVER"))
-	playwright := path(t, os.Getenv("PLAYWRIGHT_CORE"))
+	playwright := os.Getenv("PLAYWRIGHT_CORE")
+	if playwright == "" {
+		// Under bazel test: the package sits in the npm repository, next to
+		// node (@npm//:node_modules/playwright-core is in the data).
+		repo, _, _ := strings.Cut(os.Getenv("NODE"), "/")
+		playwright = filepath.Dir(testproc.Rlocation(t, repo+"/node_modules/playwright-core/package.json"))
+	}
 
 	st := startStack(t, dir, services, ffmpeg)
 	video := filepath.Join(dir, "webtest.mp4")
@@ -96,7 +102,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	shots := envOr("TEST_UNDECLARED_OUTPUTS_DIR", dir)
 	cmd := exec.Command(node, driver)
 	cmd.Env = append(os.Environ(), "CONSOLE_URL="+st.consoleURL, "VIDEO_FILE="+video, "CHROMIUM="+chromium,
-		"PLAYWRIGHT_CORE="+playwright, "SCREENSHOTS="+shots, "TEST_TMPDIR="+envOr("TEST_TMPDIR", dir))
+		"PLAYWRIGHT_CORE="+playwright, "SCREENSHOTS="+shots,
+		// Chromium's profile and its socket under a short path: a socket's
+		// path has a 108-byte limit, which Bazel's TEST_TMPDIR exceeds.
+		"TEST_TMPDIR="+dir, "TMPDIR="+dir)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -203,19 +212,18 @@ func startStack(t *testing.T, dir string, services []string, ffmpeg string) *sta
 	return st
 }
 
-// consoleArgs are the console's flags beyond the services' addresses (h-console's
-// services/console/main.go): its browser-facing listener, the key its dev
+// consoleArgs are the console's flags beyond the services' addresses
+// (services/console/main.go): its browser-facing listener, the key its dev
 // sign-in signs with (the stack's token key), the browser test's user made an
-// operator (the config and status views are for admins). It returns them and
-// the console's URL. The console must also tell the page where the outputs
-// are (api/config's media_base, this stack's edge) or proxy them under /media/.
+// operator (the config and status views are for admins), and the edge it
+// serves the outputs from under /media/. It returns them and the console's URL.
 func consoleArgs(t *testing.T, st *stack, args []string) ([]string, string) {
 	addr, err := testproc.PickAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
 	args = append(args, "-web_listen="+addr, "-signin_key="+st.pki.Dir.TokenKeyFile(),
-		"-signin_admins="+webUser, "-signin_tiers="+webUser+"=normal")
+		"-signin_admins="+webUser, "-signin_tiers="+webUser+"=normal", "-media_origin="+st.edgeURL)
 	return args, "http://" + addr + "/"
 }
 
