@@ -1,4 +1,4 @@
-// Package e2e is the console's browser test: the real services and the real
+// Package webtest is the console's browser test: the real services and the real
 // console on loopback (over mutual TLS, with tokens, as devstack runs them),
 // and Debian's Chromium, driven by playwright-core (browser.mjs), through
 // every page: sign in, upload a generated video and publish it, watch its
@@ -22,7 +22,7 @@
 //
 // Skipped (not failed) when WEBTEST_SERVICES is unset, so that `go test ./...`
 // outside Bazel passes.
-package e2e
+package webtest
 
 import (
 	"bufio"

@@ -1,9 +1,9 @@
 // Package console holds the web console's sources (src/, built by the
 // TypeScript rules); this Go test keeps its client-side checks honest: every
-// case of testdata/validation.json, which src/logic.test.ts runs through the
+// case of web/console/testdata/validation.json, which src/logic.test.ts runs through the
 // TypeScript checks, goes through the Go parsers the services use, and both
 // must agree on what is valid.
-package console
+package webtest
 
 import (
 	"encoding/json"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/monoreel/monoreel/libs/breaker"
 	"github.com/monoreel/monoreel/libs/ratelimit"
+	"github.com/monoreel/monoreel/libs/testproc"
 )
 
 type validationCase struct {
@@ -21,7 +22,7 @@ type validationCase struct {
 }
 
 func TestClientChecksAgreeWithGo(t *testing.T) {
-	data, err := os.ReadFile("testdata/validation.json")
+	data, err := os.ReadFile(testproc.Rlocation(t, os.Getenv("VALIDATION_CASES")))
 	if err != nil {
 		t.Fatal(err)
 	}
