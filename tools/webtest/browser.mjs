@@ -120,6 +120,12 @@ let videoId = "";
 
 await step("signin", async () => {
   await page.goto(`${consoleURL}#/signin`);
+  // The first page load on loopback: navigation start to the load event.
+  const load = await page.evaluate(() => {
+    const nav = performance.getEntriesByType("navigation")[0];
+    return Math.round(nav.loadEventEnd - nav.startTime);
+  });
+  console.log(`LOAD ${load}`);
   await page.fill("#user", user);
   await page.click("form button[type=submit]");
   await page.locator("#session-user").filter({ hasText: user }).waitFor({ timeout: 10_000 });
