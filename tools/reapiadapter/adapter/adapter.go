@@ -1,6 +1,7 @@
 // Package adapter puts a REAPI server that Bazel < 9 refuses in front of Bazel
 // anyway: it is a transparent gRPC proxy to the server (the backend) that changes
-// one thing, the range of API versions the backend advertises.
+// the range of API versions the backend advertises, and, for buildbox-casd, adds
+// the blobs casd wants beside an action result's output directories.
 //
 // # Why
 //
@@ -17,6 +18,21 @@
 // any field newer than this package's protos). Every other call is forwarded
 // unchanged, both ways, streams and metadata included, as bytes: the adapter
 // decodes nothing but the capabilities.
+//
+// One more thing, for casd: before an UpdateActionResult goes through, the
+// adapter makes sure every Directory of each output directory's Tree is in the
+// backend's CAS. REAPI stores an output directory as one Tree blob (the root
+// Directory and all its descendants, in one message), and Bazel uploads that
+// blob and the files; casd 1.4.16 also requires each Directory of the Tree as a
+// blob of its own, and answers GetActionResult of an entry without them with
+// NOT_FOUND ("ActionResult's output files not found in CAS", its log: "ActionResult
+// missing N digests") and drops it. Bazel 7 against casd without this missed every
+// action with a directory output (rules_go's GoStdlib: 2 of 261 actions of
+// //libs/snowflake/...). The adapter reads the Tree back from the backend,
+// uploads the Directory blobs it lacks (SHA-256, what Bazel and casd use by
+// default; other digest functions are left alone), then forwards the request
+// unchanged. With any Bazel against casd the same holds, so Bazel 9 clients
+// that skip the adapter lose those hits.
 //
 // It is needed only for Bazel < 9: Bazel 9 accepts servers up to v2.11
 // (bazelbuild/bazel PR 27493), and a Bazel 9 client can talk to casd directly.
@@ -53,6 +69,8 @@ package adapter
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -67,8 +85,13 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// CapabilitiesMethod is the one call the adapter answers itself.
-const CapabilitiesMethod = "/build.bazel.remote.execution.v2.Capabilities/GetCapabilities"
+// The calls the adapter looks into: it answers GetCapabilities itself, and
+// completes the Trees of an UpdateActionResult in the backend's CAS before
+// forwarding it.
+const (
+	CapabilitiesMethod       = "/build.bazel.remote.execution.v2.Capabilities/GetCapabilities"
+	UpdateActionResultMethod = "/build.bazel.remote.execution.v2.ActionCache/UpdateActionResult"
+)
 
 // ClientAPIVersion is the REAPI version Bazel 7 and 8 speak (low and high).
 func ClientAPIVersion() *semver.SemVer { return &semver.SemVer{Major: 2} }
@@ -143,8 +166,11 @@ func (p *proxy) handle(_ any, in grpc.ServerStream) error {
 		}
 	}
 	ctx = metadata.NewOutgoingContext(ctx, out)
-	if method == CapabilitiesMethod {
+	switch method {
+	case CapabilitiesMethod:
 		return p.capabilities(ctx, in)
+	case UpdateActionResultMethod:
+		return p.updateActionResult(ctx, in)
 	}
 	return p.forward(ctx, cancel, method, in)
 }
@@ -211,29 +237,147 @@ func (p *proxy) capabilities(ctx context.Context, in grpc.ServerStream) error {
 	if err := in.RecvMsg(req); err != nil {
 		return err
 	}
+	return p.unary(ctx, in, CapabilitiesMethod, req, func(resp *frame) error {
+		caps := &repb.ServerCapabilities{}
+		// Fields this package's protos do not know are kept as unknown fields and
+		// written back as they came.
+		if err := proto.Unmarshal(resp.data, caps); err != nil {
+			return status.Errorf(codes.Internal, "adapter: the backend's capabilities do not parse: %v", err)
+		}
+		Widen(caps)
+		data, err := proto.Marshal(caps)
+		if err != nil {
+			return status.Errorf(codes.Internal, "adapter: %v", err)
+		}
+		resp.data = data
+		return nil
+	})
+}
+
+// updateActionResult stores the Directory blobs of the result's Trees in the
+// backend, then forwards the request as it came.
+func (p *proxy) updateActionResult(ctx context.Context, in grpc.ServerStream) error {
+	req := &frame{}
+	if err := in.RecvMsg(req); err != nil {
+		return err
+	}
+	update := &repb.UpdateActionResultRequest{}
+	if err := proto.Unmarshal(req.data, update); err != nil {
+		return status.Errorf(codes.InvalidArgument, "adapter: UpdateActionResult does not parse: %v", err)
+	}
+	if err := p.storeTreeDirectories(ctx, update); err != nil {
+		return err
+	}
+	return p.unary(ctx, in, UpdateActionResultMethod, req, nil)
+}
+
+// storeTreeDirectories uploads to the backend each Directory of the Trees of
+// the result's output directories that the backend lacks.
+func (p *proxy) storeTreeDirectories(ctx context.Context, update *repb.UpdateActionResultRequest) error {
+	fn := update.GetDigestFunction()
+	if fn != repb.DigestFunction_UNKNOWN && fn != repb.DigestFunction_SHA256 {
+		return nil
+	}
+	var trees []*repb.Digest
+	for _, dir := range update.GetActionResult().GetOutputDirectories() {
+		if d := dir.GetTreeDigest(); d != nil && d.SizeBytes > 0 {
+			trees = append(trees, d)
+		}
+	}
+	if len(trees) == 0 {
+		return nil
+	}
+	cas := repb.NewContentAddressableStorageClient(p.backend)
+	instance := update.GetInstanceName()
+	read, err := cas.BatchReadBlobs(ctx, &repb.BatchReadBlobsRequest{InstanceName: instance, Digests: trees, DigestFunction: fn})
+	if err != nil {
+		return fmt.Errorf("adapter: reading the result's Trees back: %w", err)
+	}
+	blobs := map[string][]byte{}
+	var digests []*repb.Digest
+	for _, r := range read.GetResponses() {
+		if c := r.GetStatus().GetCode(); c != int32(codes.OK) {
+			return status.Errorf(codes.FailedPrecondition, "adapter: the result's Tree %s/%d is not in the CAS: %s",
+				r.GetDigest().GetHash(), r.GetDigest().GetSizeBytes(), r.GetStatus().GetMessage())
+		}
+		tree := &repb.Tree{}
+		if err := proto.Unmarshal(r.Data, tree); err != nil {
+			return status.Errorf(codes.InvalidArgument, "adapter: Tree %s does not parse: %v", r.GetDigest().GetHash(), err)
+		}
+		for _, dir := range append([]*repb.Directory{tree.Root}, tree.Children...) {
+			// Deterministic: the bytes (so the digest) casd computes for the same
+			// Directory, fields in number order.
+			data, err := proto.MarshalOptions{Deterministic: true}.Marshal(dir)
+			if err != nil {
+				return status.Errorf(codes.Internal, "adapter: %v", err)
+			}
+			sum := sha256.Sum256(data)
+			hash := hex.EncodeToString(sum[:])
+			if _, seen := blobs[hash]; !seen {
+				blobs[hash] = data
+				digests = append(digests, &repb.Digest{Hash: hash, SizeBytes: int64(len(data))})
+			}
+		}
+	}
+	missing, err := cas.FindMissingBlobs(ctx, &repb.FindMissingBlobsRequest{InstanceName: instance, BlobDigests: digests, DigestFunction: fn})
+	if err != nil {
+		return fmt.Errorf("adapter: looking for the Trees' directories: %w", err)
+	}
+	// Directories are small: batches of up to 1 MiB stay below any server's limit.
+	const batchBytes = 1 << 20
+	var batch []*repb.BatchUpdateBlobsRequest_Request
+	size := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		resp, err := cas.BatchUpdateBlobs(ctx, &repb.BatchUpdateBlobsRequest{InstanceName: instance, Requests: batch, DigestFunction: fn})
+		if err != nil {
+			return fmt.Errorf("adapter: storing the Trees' directories: %w", err)
+		}
+		for _, r := range resp.GetResponses() {
+			if c := r.GetStatus().GetCode(); c != int32(codes.OK) {
+				return status.Errorf(codes.Code(c), "adapter: storing directory %s: %s", r.GetDigest().GetHash(), r.GetStatus().GetMessage())
+			}
+		}
+		batch, size = nil, 0
+		return nil
+	}
+	for _, d := range missing.GetMissingBlobDigests() {
+		data, ok := blobs[d.Hash]
+		if !ok {
+			continue
+		}
+		if size+len(data) > batchBytes {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		batch = append(batch, &repb.BatchUpdateBlobsRequest_Request{Digest: d, Data: data})
+		size += len(data)
+	}
+	return flush()
+}
+
+// unary forwards a unary call whose request the adapter has read, and sends the
+// backend's answer back, first passed through edit if set.
+func (p *proxy) unary(ctx context.Context, in grpc.ServerStream, method string, req *frame, edit func(*frame) error) error {
 	resp := &frame{}
 	var header, trailer metadata.MD
-	err := p.backend.Invoke(ctx, CapabilitiesMethod, req, resp,
-		grpc.ForceCodec(rawCodec{}), grpc.Header(&header), grpc.Trailer(&trailer))
+	err := p.backend.Invoke(ctx, method, req, resp, grpc.ForceCodec(rawCodec{}), grpc.Header(&header), grpc.Trailer(&trailer))
 	in.SetTrailer(trailer)
 	if err != nil {
 		return err
 	}
-	caps := &repb.ServerCapabilities{}
-	// Fields this package's protos do not know are kept as unknown fields and
-	// written back as they came.
-	if err := proto.Unmarshal(resp.data, caps); err != nil {
-		return status.Errorf(codes.Internal, "adapter: the backend's capabilities do not parse: %v", err)
-	}
-	Widen(caps)
-	data, err := proto.Marshal(caps)
-	if err != nil {
-		return status.Errorf(codes.Internal, "adapter: %v", err)
+	if edit != nil {
+		if err := edit(resp); err != nil {
+			return err
+		}
 	}
 	if err := in.SendHeader(header); err != nil {
 		return err
 	}
-	return in.SendMsg(&frame{data: data})
+	return in.SendMsg(resp)
 }
 
 // frame is one message as bytes on the wire.

@@ -174,4 +174,59 @@ func TestCasd(t *testing.T) {
 		!proto.Equal(back.OutputFiles[1].Digest, smallDigest) || back.ExitCode != 0 {
 		t.Errorf("GetActionResult = %v, want what was put: %v", back, result)
 	}
+
+	t.Run("output directories", func(t *testing.T) { testOutputDirectory(ctx, t, direct, conn) })
+}
+
+// testOutputDirectory stores an action result with an output directory as Bazel
+// does (the files and one Tree blob, no Directory blobs): casd alone drops it at
+// the first lookup; through the adapter it is served.
+func testOutputDirectory(ctx context.Context, t *testing.T, direct, conn *grpc.ClientConn) {
+	file := []byte("package a\n")
+	fileDigest := digestOf(file)
+	directoryDigest := func(d *repb.Directory) *repb.Digest {
+		data, err := proto.MarshalOptions{Deterministic: true}.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return digestOf(data)
+	}
+	b := &repb.Directory{Files: []*repb.FileNode{{Name: "a.a", Digest: fileDigest}}}
+	a := &repb.Directory{Directories: []*repb.DirectoryNode{{Name: "b", Digest: directoryDigest(b)}}}
+	root := &repb.Directory{Directories: []*repb.DirectoryNode{{Name: "a", Digest: directoryDigest(a)}}}
+	treeData, err := proto.Marshal(&repb.Tree{Root: root, Children: []*repb.Directory{a, b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	treeDigest := digestOf(treeData)
+	cas := repb.NewContentAddressableStorageClient(direct)
+	if _, err := cas.BatchUpdateBlobs(ctx, &repb.BatchUpdateBlobsRequest{Requests: []*repb.BatchUpdateBlobsRequest_Request{
+		{Digest: fileDigest, Data: file}, {Digest: treeDigest, Data: treeData},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	result := &repb.ActionResult{OutputDirectories: []*repb.OutputDirectory{{Path: "bazel-out/k8-fastbuild/bin/pkg", TreeDigest: treeDigest}}}
+
+	for _, tc := range []struct {
+		name   string
+		conn   *grpc.ClientConn
+		action *repb.Digest
+		want   codes.Code
+	}{
+		{"casd alone", direct, digestOf([]byte("an action with a directory, straight to casd")), codes.NotFound},
+		{"through the adapter", conn, digestOf([]byte("an action with a directory, through the adapter")), codes.OK},
+	} {
+		ac := repb.NewActionCacheClient(tc.conn)
+		if _, err := ac.UpdateActionResult(ctx, &repb.UpdateActionResultRequest{ActionDigest: tc.action, ActionResult: result}); err != nil {
+			t.Fatalf("%s: UpdateActionResult: %v", tc.name, err)
+		}
+		got, err := ac.GetActionResult(ctx, &repb.GetActionResultRequest{ActionDigest: tc.action})
+		if status.Code(err) != tc.want {
+			t.Errorf("%s: GetActionResult of a result with an output directory: %v, want %v", tc.name, err, tc.want)
+		}
+		if err == nil && (len(got.OutputDirectories) != 1 || !proto.Equal(got.OutputDirectories[0].TreeDigest, treeDigest)) {
+			t.Errorf("%s: GetActionResult = %v, want the output directory put", tc.name, got)
+		}
+		t.Logf("%s: GetActionResult after UpdateActionResult: %v", tc.name, err)
+	}
 }
