@@ -150,7 +150,7 @@ func (c *checker) direct() error {
 		"--nobuild", "--config=remote-cache-grpc", "--remote_cache=grpc://" + c.casdAddr, "--disk_cache=",
 	}, c.targets...)...)
 	refusal := buildrun.FirstLine(r.Output, "is not supported by the server")
-	version := strings.TrimSpace(buildrun.FirstLine(c.bazelVersion(), "Build label"))
+	version := c.bazelVersion()
 	switch {
 	case refusal != "":
 		fmt.Printf("   %s refuses casd directly: %s\n", version, refusal)
@@ -162,11 +162,15 @@ func (c *checker) direct() error {
 	return nil
 }
 
+// bazelVersion is what `bazel --version` says ("bazel 7.7.1"), or "Bazel".
 func (c *checker) bazelVersion() string {
-	cmd := exec.Command(filepath.Join(c.copyB, "bazelw"), "--output_base="+c.baseB, "version")
+	cmd := exec.Command(filepath.Join(c.copyB, "bazelw"), "--version")
 	cmd.Dir = c.copyB
-	out, _ := cmd.Output()
-	return string(out)
+	out, err := cmd.Output()
+	if v := strings.TrimSpace(string(out)); err == nil && v != "" {
+		return v
+	}
+	return "Bazel"
 }
 
 // start runs casd (storage under the work dir) and the adapter in front of it.

@@ -31,11 +31,12 @@
 // //libs/snowflake/...). The adapter reads the Tree back from the backend,
 // uploads the Directory blobs it lacks (SHA-256, what Bazel and casd use by
 // default; other digest functions are left alone), then forwards the request
-// unchanged. With any Bazel against casd the same holds, so Bazel 9 clients
-// that skip the adapter lose those hits.
+// unchanged. This is casd's strictness, not a version matter: a client that
+// skips the adapter loses those hits unless it uploads the Directory blobs itself
+// (Bazel 7 does not; Bazel 9 was not checked).
 //
-// It is needed only for Bazel < 9: Bazel 9 accepts servers up to v2.11
-// (bazelbuild/bazel PR 27493), and a Bazel 9 client can talk to casd directly.
+// The version widening is needed only for Bazel < 9: Bazel 9 accepts servers up
+// to v2.11 (bazelbuild/bazel PR 27493), and can talk to casd directly.
 //
 // # Why lying about 2.0 is safe for what Bazel sends
 //
