@@ -70,6 +70,11 @@ registry_reachable() {
 # Programs and servers the tests run: installed here because a test never skips
 # for lack of one.
 test_packages=(graphviz docker-registry skopeo etcd-server redis-server nginx ffmpeg prometheus chromium)
+# And from Debian testing, like Bazel: buildbox (buildbox-casd, a REAPI server, for
+# the gRPC remote cache's tests; bookworm has none). On bookworm it pulls about 20
+# packages from testing (libcurl4t64 and curl, libldap2, libsasl2, bubblewrap, fuse3),
+# no Python package; everything else it links came with Bazel's protoc.
+test_packages_testing=(buildbox)
 if command -v dpkg >/dev/null; then
   missing=()
   for package in "${test_packages[@]}"; do
@@ -78,8 +83,15 @@ if command -v dpkg >/dev/null; then
   if [ ${#missing[@]} -gt 0 ]; then
     "$root/tools/bootstrap/apt_install.sh" "${missing[@]}"
   fi
+  missing=()
+  for package in "${test_packages_testing[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    "$root/tools/bootstrap/apt_install.sh" --testing "${missing[@]}"
+  fi
 else
-  say "not a Debian host: the integration tests need dot (graphviz), docker-registry, skopeo, etcd, redis-server, nginx, ffmpeg, prometheus and promtool on PATH"
+  say "not a Debian host: the integration tests need dot (graphviz), docker-registry, skopeo, etcd, redis-server, nginx, ffmpeg, prometheus and promtool, and buildbox-casd on PATH"
 fi
 
 offline=${MONOREEL_OFFLINE-}

@@ -23,12 +23,9 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -172,7 +169,7 @@ func (c *checker) buildB(a buildrun.Result) error {
 // compareAB is step 3.
 func (c *checker) compareAB() error {
 	step("3. outputs of A and B, byte for byte")
-	n, err := c.compareOutputs(c.copyA, c.baseA, c.copyB, c.baseB, c.targets)
+	n, err := buildrun.CompareOutputs(c.copyA, c.baseA, c.copyB, c.baseB, c.targets)
 	if err != nil {
 		return err
 	}
@@ -247,7 +244,7 @@ func (c *checker) corruptCache() error {
 	if len(served) != 0 {
 		return fmt.Errorf("%d actions were served from a cache whose every blob is corrupt, e.g. %s", len(served), served[0])
 	}
-	n, err := c.compareOutputs(c.copyA, c.baseA, c.copyB, c.baseB, c.faultTargets)
+	n, err := buildrun.CompareOutputs(c.copyA, c.baseA, c.copyB, c.baseB, c.faultTargets)
 	if err != nil {
 		return fmt.Errorf("after the corrupt cache: %w", err)
 	}
@@ -315,11 +312,8 @@ func step(s string) { fmt.Println("remotecache: " + s) }
 // printCacheWarnings shows what Bazel said about the cache during a build that
 // should have gone cleanly: a failed upload there is a miss later.
 func printCacheWarnings(r buildrun.Result) {
-	lines := strings.Split(r.Output, "\n")
-	for i, line := range lines {
-		if strings.Contains(line, "WARNING: Remote Cache") {
-			fmt.Printf("   %s\n", strings.Join(lines[i:min(i+3, len(lines))], "\n   "))
-		}
+	for _, w := range r.CacheWarnings() {
+		fmt.Printf("   %s\n", strings.ReplaceAll(w, "\n", "\n   "))
 	}
 }
 
@@ -346,78 +340,6 @@ func (c *checker) bazelWhile(dir, outputBase string, during func(), command stri
 		args = append([]string{"--config=remote-cache", "--remote_cache=" + c.cache.URL, "--disk_cache="}, args...)
 	}
 	return buildrun.Bazel(dir, outputBase, during, command, args...)
-}
-
-// compareOutputs hashes the output files of the targets in both output bases.
-func (c *checker) compareOutputs(dirA, baseA, dirB, baseB string, targets []string) (int, error) {
-	files, err := outputFiles(dirA, baseA, targets)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, rel := range files {
-		// cquery also lists the targets' instances in other configurations (the
-		// release and image transitions, "-ST-" in the path), of which a build
-		// makes only what it needs: compare what was built.
-		a, err := hashTree(filepath.Join(baseA, "execroot", "_main", rel))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return n, err
-		}
-		b, err := hashTree(filepath.Join(baseB, "execroot", "_main", rel))
-		if errors.Is(err, fs.ErrNotExist) && strings.Contains(rel, "-ST-") {
-			continue // a transitioned configuration B's targets did not need
-		}
-		if err != nil {
-			return n, err
-		}
-		for name, ha := range a {
-			if b[name] != ha {
-				return n, fmt.Errorf("%s differs between A and B", filepath.Join(rel, name))
-			}
-			n++
-		}
-		if len(a) != len(b) {
-			return n, fmt.Errorf("%s holds %d files in A, %d in B", rel, len(a), len(b))
-		}
-	}
-	return n, nil
-}
-
-func outputFiles(dir, base string, targets []string) ([]string, error) {
-	args := append([]string{"--output_base=" + base, "cquery", "--output=files"}, targets...)
-	cmd := exec.Command(filepath.Join(dir, "bazelw"), args...)
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("cquery --output=files: %w", err)
-	}
-	return strings.Fields(string(out)), nil
-}
-
-// hashTree returns the sha256 of a file, or of every file below a directory.
-func hashTree(root string) (map[string]string, error) {
-	hashes := map[string]string{}
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		h := sha256.New()
-		if _, err := io.Copy(h, f); err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, path)
-		hashes[rel] = hex.EncodeToString(h.Sum(nil))
-		return nil
-	})
-	return hashes, err
 }
 
 // corruptBlobs flips a byte in every stored blob.

@@ -1,8 +1,9 @@
 // Package buildrun runs Bazel builds of this repository the way the remote cache
-// check (tools/buildperf/remotecache) and the build benchmark (tools/buildperf/bench) need them: each in
-// its own output base, from a checkout or a copy of it, against a real HTTP remote
-// cache on loopback (nginx with WebDAV PUT, from Debian), and reports what each build
-// did (actions, cache hits, its execution log).
+// checks (tools/buildperf/remotecache, remotecachegrpc) and the build benchmark
+// (tools/buildperf/bench) need them: each in its own output base, from a checkout
+// or a copy of it, against a real remote cache on loopback (here nginx with WebDAV
+// PUT, from Debian), reports what each build did (actions, cache hits, warnings,
+// its execution log), and compares the outputs of two builds.
 package buildrun
 
 import (
