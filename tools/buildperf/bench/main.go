@@ -2,7 +2,11 @@
 // next to its baseline from the same run:
 //
 //  1. cold: a clean build of the targets into a fresh output base, no cache (it
-//     uploads to a fresh remote cache, as CI does);
+//     uploads to a fresh remote cache, as CI does), and its GoStdlib actions from
+//     the execution log: the Go standard library must be built once per platform
+//     for targets and once per platform for tools, never twice in two
+//     configurations; with --before=REV, the same cold build of that revision
+//     first, for a before/after comparison in one run;
 //  2. warm: a clean build into another fresh output base, reading that cache;
 //  3. no-op: the same build again;
 //  4. leaf edit: an exported declaration added to one library; how many actions
@@ -32,7 +36,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/monoreel/monoreel/tools/buildperf/cachediff/execlog"
 	"github.com/monoreel/monoreel/tools/buildperf/internal/buildrun"
 )
 
@@ -50,6 +53,7 @@ func run() error {
 	targets := flag.String("targets", "//...", "space-separated targets of the clean, warm, no-op and leaf builds")
 	leaf := flag.String("leaf", "libs/snowflake", "the library package the leaf edit changes")
 	goBin := flag.String("go", "", "the pinned Go SDK's go (set by the BUILD file)")
+	before := flag.String("before", "", "a git revision to build cold too, before the checkout, for a before/after comparison")
 	flag.Parse()
 	if *workspace == "" || *goBin == "" {
 		return errors.New("run me with ./bazelw run //tools/buildperf/bench")
@@ -76,6 +80,11 @@ func run() error {
 	defer cache.Stop()
 	b := &bench{checkout: checkout, work: work, targets: strings.Fields(*targets), cache: cache}
 	defer b.shutdown()
+	if *before != "" {
+		if err := b.coldAt(*workspace, *before); err != nil {
+			return err
+		}
+	}
 	return b.all(*leaf, goTool)
 }
 
@@ -84,6 +93,67 @@ type bench struct {
 	targets        []string
 	cache          *buildrun.Cache
 	bases          []string
+	before         *buildrun.Result // the cold build of --before, if any
+}
+
+// coldAt builds the targets cold at a git revision of the workspace (its files
+// as committed, in a directory of their own) with no cache at all.
+func (b *bench) coldAt(workspace, rev string) error {
+	dir := filepath.Join(b.work, "before")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	archive := exec.Command("git", "-C", workspace, "archive", "--format=tar", rev)
+	extract := exec.Command("tar", "-x", "-C", dir)
+	pipe, err := archive.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	extract.Stdin = pipe
+	if err := extract.Start(); err != nil {
+		return err
+	}
+	var stderr strings.Builder
+	archive.Stderr = &stderr
+	if err := archive.Run(); err != nil {
+		return fmt.Errorf("git archive %s: %w\n%s", rev, err, stderr.String())
+	}
+	if err := extract.Wait(); err != nil {
+		return fmt.Errorf("extracting %s: %w", rev, err)
+	}
+	base := filepath.Join(b.work, "output-before")
+	defer buildrun.Bazel(dir, base, nil, "shutdown")
+	r, err := buildrun.Bazel(dir, base, nil, "build", append([]string{"--disk_cache="}, b.targets...)...)
+	if err != nil {
+		return fmt.Errorf("building %s: %w", rev, err)
+	}
+	b.before = &r
+	report("0. before: cold clean build of %s at %s (no cache): %s, %d actions", strings.Join(b.targets, " "), rev, secs(r.Elapsed), r.Actions)
+	builds, err := stdlibOf(r)
+	if err != nil {
+		return err
+	}
+	report("   %s", buildrun.StdlibSummary(builds))
+	return nil
+}
+
+func stdlibOf(r buildrun.Result) ([]buildrun.StdlibBuild, error) {
+	spawns, err := buildrun.ReadSpawns(r.ExecLog)
+	if err != nil {
+		return nil, err
+	}
+	return buildrun.StdlibBuilds(spawns)
+}
+
+// reportStdlib prints a build's GoStdlib actions and fails if one platform's
+// standard library was built twice for the same role.
+func reportStdlib(r buildrun.Result) error {
+	builds, err := stdlibOf(r)
+	if err != nil {
+		return err
+	}
+	report("   %s", buildrun.StdlibSummary(builds))
+	return buildrun.CheckStdlibOnce(builds)
 }
 
 func (b *bench) base(name string) string {
@@ -112,6 +182,12 @@ func (b *bench) all(leaf, goTool string) error {
 		return err
 	}
 	report("1. cold clean build of %s (no cache; uploading): %s, %d actions", t, secs(cold.Elapsed), cold.Actions)
+	if err := reportStdlib(cold); err != nil {
+		return err
+	}
+	if b.before != nil {
+		report("   before / now: %.2f (%s -> %s)", ratio(b.before.Elapsed, cold.Elapsed), secs(b.before.Elapsed), secs(cold.Elapsed))
+	}
 
 	warmBase := b.base("warm")
 	readCache := []string{"--config=remote-cache", "--remote_cache=" + b.cache.URL}
@@ -164,12 +240,7 @@ func (b *bench) leafEdit(base, leaf string, flags []string, total int) error {
 	if err != nil {
 		return err
 	}
-	logFile, err := os.Open(edit.ExecLog)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	spawns, err := execlog.Read(logFile)
+	spawns, err := buildrun.ReadSpawns(edit.ExecLog)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseSummary(t *testing.T) {
@@ -71,7 +72,12 @@ func TestCache(t *testing.T) {
 	if code := put(c.AuthURL, "ci"); code != http.StatusCreated {
 		t.Errorf("authenticated PUT: %d, want 201", code)
 	}
-	if n := c.Puts(); n != 3 {
+	// nginx writes the access log line after the response: wait for it.
+	n := c.Puts()
+	for deadline := time.Now().Add(10 * time.Second); n != 3 && time.Now().Before(deadline); n = c.Puts() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n != 3 {
 		t.Errorf("Puts() = %d, want 3", n)
 	}
 	c.Stop()
