@@ -4,7 +4,8 @@
 // and then:
 //
 //  1. builds the targets into a fresh output base A, from a copy of the checkout,
-//     with an empty cache (uploading);
+//     with an empty cache (uploading), and requires its execution log to hold one
+//     GoStdlib action per platform and role (buildrun.CheckStdlibOnce);
 //  2. builds them into a fresh output base B from a second copy at another path,
 //     and requires every cacheable action to be a remote cache hit (a miss fails
 //     with cachediff's explanation);
@@ -144,7 +145,12 @@ func (c *checker) buildA() (buildrun.Result, error) {
 	}
 	fmt.Printf("   %s\n", a.Summary)
 	printCacheWarnings(a)
-	return a, nil
+	// A clean build is where a second configuration of one platform shows.
+	summary, err := buildrun.CheckStdlib(a)
+	if summary != "" {
+		fmt.Printf("   %s\n", summary)
+	}
+	return a, err
 }
 
 // buildB is step 2: every cacheable action of B must hit what A uploaded.

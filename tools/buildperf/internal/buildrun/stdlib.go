@@ -114,3 +114,17 @@ func StdlibSummary(builds []StdlibBuild) string {
 	}
 	return fmt.Sprintf("%d GoStdlib actions: %s", len(builds), strings.Join(keys, ", "))
 }
+
+// CheckStdlib reads a build's execution log, and returns the summary of its
+// GoStdlib actions and CheckStdlibOnce's verdict.
+func CheckStdlib(r Result) (string, error) {
+	spawns, err := ReadSpawns(r.ExecLog)
+	if err != nil {
+		return "", err
+	}
+	builds, err := StdlibBuilds(spawns)
+	if err != nil {
+		return "", err
+	}
+	return StdlibSummary(builds), CheckStdlibOnce(builds)
+}

@@ -1,0 +1,229 @@
+// Command firstbuild measures what a new machine goes through before its first
+// green `./bazelw build //...`. From a fresh copy of the checkout, with every cache
+// the set-up and Bazel keep empty (output base, repository cache, Monoreel's cache
+// dir with the offline module overrides, the Go module and build caches of the
+// repository rules that build tools, npm's cache), it times the whole command,
+// ./bazelw's set-up included:
+//
+//  1. cold: no remote cache (it uploads what it builds to a fresh one, nginx on
+//     loopback, as CI does);
+//  2. warm: a second fresh environment reading that cache: a newcomer's first
+//     build once CI has filled the team's cache.
+//
+// For each it prints the phases of Bazel's profile (set-up, loading and analysis
+// with the repository fetches, execution), the repository fetches that took
+// longest, and the critical path (bazel analyze-profile). Debian packages are not
+// counted: the machine has them once ./bazelw has installed them the first time.
+//
+//	./bazelw run //tools/buildperf/firstbuild [-- --targets=//...]
+package main
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/monoreel/monoreel/tools/buildperf/internal/buildrun"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "firstbuild:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	workspace := flag.String("workspace", os.Getenv("BUILD_WORKSPACE_DIRECTORY"), "the checkout to measure (set by bazel run)")
+	targets := flag.String("targets", "//...", "space-separated targets of the first build")
+	flag.Parse()
+	if *workspace == "" {
+		return errors.New("run me with ./bazelw run //tools/buildperf/firstbuild")
+	}
+	work, err := buildrun.WorkDir("firstbuild")
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(work); err != nil {
+		return err
+	}
+	cache, err := buildrun.StartCache(filepath.Join(work, "cache"))
+	if err != nil {
+		return err
+	}
+	defer cache.Stop()
+
+	cold, err := firstBuild(*workspace, filepath.Join(work, "cold"), strings.Fields(*targets),
+		"--remote_cache="+cache.URL, "--remote_upload_local_results")
+	if err != nil {
+		return err
+	}
+	warm, err := firstBuild(*workspace, filepath.Join(work, "warm"), strings.Fields(*targets),
+		"--config=remote-cache", "--remote_cache="+cache.URL)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("firstbuild: cold %s, warm %s (%.1fx); %d of %d cacheable actions hit in the warm one\n",
+		secs(cold.Elapsed), secs(warm.Elapsed), cold.Elapsed.Seconds()/warm.Elapsed.Seconds(), warm.Hits, warm.Cacheable())
+	return nil
+}
+
+// firstBuild builds the targets from a new copy of the checkout in env, with
+// every cache under env, and reports where the time went.
+func firstBuild(workspace, env string, targets []string, flags ...string) (buildrun.Result, error) {
+	name := filepath.Base(env)
+	checkout := filepath.Join(env, "checkout")
+	if err := buildrun.CopyCheckout(workspace, checkout); err != nil {
+		return buildrun.Result{}, err
+	}
+	// The caches a fresh machine does not have: ./bazelw's (offline modules), and
+	// those the repository rules read from the client's environment.
+	for variable, dir := range map[string]string{
+		"MONOREEL_CACHE_DIR": "monoreel",
+		"GOMODCACHE":         "gomodcache",
+		"GOCACHE":            "gocache",
+		"npm_config_cache":   "npm",
+	} {
+		if err := os.Setenv(variable, filepath.Join(env, dir)); err != nil {
+			return buildrun.Result{}, err
+		}
+	}
+	base := filepath.Join(env, "output")
+	defer buildrun.Bazel(checkout, base, nil, "shutdown")
+	profile := filepath.Join(env, "profile.gz")
+	args := append([]string{
+		"--repository_cache=" + filepath.Join(env, "repos"),
+		"--disk_cache=",
+		"--profile=" + profile,
+	}, flags...)
+	r, err := buildrun.Bazel(checkout, base, nil, "build", append(args, targets...)...)
+	if err != nil {
+		return r, err
+	}
+	fmt.Printf("firstbuild: %s first build of %s: %s, %s\n", name, strings.Join(targets, " "), secs(r.Elapsed), r.Summary)
+	if err := reportProfile(profile); err != nil {
+		return r, err
+	}
+	analysis, err := buildrun.Bazel(checkout, base, nil, "analyze-profile", profile)
+	if err != nil {
+		return r, err
+	}
+	fmt.Println(criticalPath(analysis.Output, 12))
+	return r, nil
+}
+
+// traceEvent is the part of a Chrome trace event (Bazel's --profile) used here.
+type traceEvent struct {
+	Category string  `json:"cat"`
+	Name     string  `json:"name"`
+	Phase    string  `json:"ph"`
+	Start    float64 `json:"ts"`  // microseconds
+	Duration float64 `json:"dur"` // microseconds
+}
+
+// span is a named stretch of a build: a phase, or a repository's fetches.
+type span struct {
+	Name     string
+	Duration time.Duration
+}
+
+// profile is what firstbuild reads from Bazel's --profile: the phases of the
+// command in order, and the repositories fetched, longest first.
+type profile struct {
+	Phases, Fetches []span
+}
+
+// readProfile reads a gzipped Bazel profile (a Chrome trace): a phase lasts from
+// its marker to the next one (the last to the end of the trace), and a
+// repository's fetch time is the sum of its "Fetching repository" events.
+func readProfile(r io.Reader) (profile, error) {
+	z, err := gzip.NewReader(r)
+	if err != nil {
+		return profile{}, err
+	}
+	var trace struct {
+		Events []traceEvent `json:"traceEvents"`
+	}
+	if err := json.NewDecoder(z).Decode(&trace); err != nil {
+		return profile{}, fmt.Errorf("not a Bazel profile: %w", err)
+	}
+	var markers []traceEvent
+	var end float64
+	fetchTotal := map[string]float64{}
+	for _, e := range trace.Events {
+		end = max(end, e.Start+e.Duration)
+		switch e.Category {
+		case "build phase marker":
+			markers = append(markers, e)
+		case "Fetching repository":
+			fetchTotal[e.Name] += e.Duration
+		}
+	}
+	var p profile
+	sort.SliceStable(markers, func(i, j int) bool { return markers[i].Start < markers[j].Start })
+	for i, m := range markers {
+		next := end
+		if i+1 < len(markers) {
+			next = markers[i+1].Start
+		}
+		p.Phases = append(p.Phases, span{m.Name, micros(next - m.Start)})
+	}
+	for name, d := range fetchTotal {
+		p.Fetches = append(p.Fetches, span{name, micros(d)})
+	}
+	sort.Slice(p.Fetches, func(i, j int) bool {
+		if p.Fetches[i].Duration != p.Fetches[j].Duration {
+			return p.Fetches[i].Duration > p.Fetches[j].Duration
+		}
+		return p.Fetches[i].Name < p.Fetches[j].Name
+	})
+	return p, nil
+}
+
+// reportProfile prints a build's phases and its longest repository fetches.
+func reportProfile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	p, err := readProfile(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for _, phase := range p.Phases {
+		fmt.Printf("   phase %-32s %s\n", phase.Name, secs(phase.Duration))
+	}
+	var total time.Duration
+	for _, f := range p.Fetches {
+		total += f.Duration
+	}
+	fmt.Printf("   %d repositories fetched, %s in all (some concurrently); the longest:\n", len(p.Fetches), secs(total))
+	for _, f := range p.Fetches[:min(8, len(p.Fetches))] {
+		fmt.Printf("     %-60s %s\n", f.Name, secs(f.Duration))
+	}
+	return nil
+}
+
+// criticalPath keeps the critical path section of analyze-profile's output, its
+// first n entries.
+func criticalPath(analysis string, n int) string {
+	_, after, found := strings.Cut(analysis, "Critical path")
+	if !found {
+		return "   (analyze-profile printed no critical path)"
+	}
+	lines := strings.Split("Critical path"+after, "\n")
+	return "   " + strings.Join(lines[:min(n+3, len(lines))], "\n   ")
+}
+
+func micros(us float64) time.Duration { return time.Duration(us * float64(time.Microsecond)) }
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
