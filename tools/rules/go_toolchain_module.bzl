@@ -54,7 +54,15 @@ def _go_toolchain_module_impl(ctx):
 
     # README.md marks the root for go_sdk.wrap; zoneinfo.zip goes into images;
     # gofmt checks the repo's formatting; go is the build benchmark's peer.
-    ctx.file("BUILD.bazel", 'exports_files(["README.md", "bin/go", "bin/gofmt", "lib/time/zoneinfo.zip"])\n')
+    # :sdk is what the go command needs to build (go_install_binary's actions).
+    ctx.file("BUILD.bazel", """exports_files(["README.md", "bin/go", "bin/gofmt", "lib/time/zoneinfo.zip"])
+
+filegroup(
+    name = "sdk",
+    srcs = glob(["bin/**", "lib/**", "pkg/**", "src/**", "go.env", "VERSION"], exclude = ["**/testdata/**"]),
+    visibility = ["//visibility:public"],
+)
+""")
 
 go_toolchain_module = repository_rule(
     implementation = _go_toolchain_module_impl,
