@@ -1,6 +1,7 @@
 """go_image: a service's multi-platform OCI image and its push target, no Docker needed.
 
     go_image(name = "image", binary = ":idgen", ports = ["9090"])
+    go_image(name = "image", binary = ":transcode", base = "ffmpeg", ports = ["9090"])
 
 builds the binary for linux/amd64 and linux/arm64 through a split transition (so
 any host, a Mac included, puts the right binary in each image) and writes, with
@@ -10,12 +11,68 @@ tools/image/ocibuild:
   :image.digest   the index digest
 and a runnable :push (`./bazelw run :push -- --repository=HOST/PATH [--tag=T]`).
 Stamped builds (--config=release) label images with the source revision.
+
+With `base = "ffmpeg"` the images start from a Debian layer (debian_base, below:
+FFmpeg's run-time packages, pinned in tools/image/debian/ffmpeg.lock.json) and
+ffmpeg is on their PATH. Bases are named, not labels: a service depends on no
+tool, and the base is an implicit attribute like ocibuild (tools/depgraph).
 """
 
 load("//tools/rules:buildid.bzl", "BUILD_ID_ATTRS", "set_build_id")
 load("//tools/rules:multi_platform.bzl", "LINUX_PLATFORMS", "split_by_platform")
 
 _OCIBUILD = Label("//tools/image/ocibuild")
+_DEBLAYER = Label("//tools/image/deblayer")
+
+# The Debian architecture of each platform an image is built for.
+_DEBIAN_ARCH = {"linux_amd64": "amd64", "linux_arm64": "arm64"}
+
+DebianBaseInfo = provider(
+    doc = "A Debian base layer per platform, built by debian_base.",
+    fields = {
+        "layers": "dict: platform name (linux_amd64) -> the layer (.tar.gz)",
+        "lock": "the lock pinning its packages",
+    },
+)
+
+def _debian_base_impl(ctx):
+    layers = {}
+    for target, arch in ctx.attr.debs.items():
+        platform = [p for p, a in _DEBIAN_ARCH.items() if a == arch]
+        if not platform:
+            fail("debs: architecture %r: want one of %s" % (arch, _DEBIAN_ARCH.values()))
+        layer = ctx.actions.declare_file("%s_%s.tar.gz" % (ctx.label.name, arch))
+        args = ctx.actions.args()
+        args.add("--lock", ctx.file.lock)
+        args.add("--arch", arch)
+        args.add("--out", layer)
+        args.add_all(target.files)
+        ctx.actions.run(
+            executable = ctx.executable._deblayer,
+            arguments = [args],
+            inputs = depset([ctx.file.lock], transitive = [target.files]),
+            outputs = [layer],
+            mnemonic = "DebianLayer",
+            progress_message = "Building the %s layer of %%{label}" % arch,
+        )
+        layers[platform[0]] = layer
+    return [
+        DefaultInfo(files = depset(layers.values())),
+        DebianBaseInfo(layers = layers, lock = ctx.file.lock),
+    ]
+
+debian_base = rule(
+    implementation = _debian_base_impl,
+    doc = "A base layer per architecture from the Debian packages a lock pins (tools/image/deblayer).",
+    attrs = {
+        "lock": attr.label(mandatory = True, allow_single_file = [".json"]),
+        "debs": attr.label_keyed_string_dict(
+            mandatory = True,
+            doc = "the .deb files of each architecture: {\"@debian_ffmpeg//:amd64\": \"amd64\", ...}",
+        ),
+        "_deblayer": attr.label(default = _DEBLAYER, executable = True, cfg = "exec"),
+    },
+)
 _OCIPUSH = Label("//tools/image/ocipush")
 
 def _go_image_impl(ctx):
@@ -29,7 +86,13 @@ def _go_image_impl(ctx):
     args.add("--digest_file", ctx.outputs.digest)
     args.add_all(ctx.attr.ports, before_each = "--port")
     inputs = [ctx.file._zoneinfo]
+    base = ctx.attr._base[DebianBaseInfo] if ctx.attr._base else None
     for platform, binary in sorted(ctx.split_attr.binary.items()):
+        if base:
+            if platform not in base.layers:
+                fail("base %s has no layer for %s" % (ctx.attr._base.label, platform))
+            args.add("--base_layer", "%s=%s" % (platform.replace("_", "/"), base.layers[platform].path))
+            inputs.append(base.layers[platform])
         executable = ctx.actions.declare_file("%s_%s/%s" % (ctx.label.name, platform, ctx.attr.service))
         set_build_id(ctx, binary[DefaultInfo].files_to_run.executable, executable)
         args.add("--binary", "%s=%s" % (platform.replace("_", "/"), executable.path))
@@ -61,24 +124,39 @@ ImageInfo = provider(
     },
 )
 
-_go_image = rule(
-    implementation = _go_image_impl,
-    attrs = BUILD_ID_ATTRS | {
-        # Not executable = True: Bazel 7 crashes on executable split attributes.
-        "binary": attr.label(mandatory = True, cfg = split_by_platform),
-        "platforms": attr.label_list(default = LINUX_PLATFORMS),
-        "ports": attr.string_list(),
-        "service": attr.string(mandatory = True),
-        "stamp": attr.bool(),
-        "tarball": attr.output(mandatory = True),
-        "digest": attr.output(mandatory = True),
-        "_ocibuild": attr.label(default = _OCIBUILD, executable = True, cfg = "exec"),
-        "_zoneinfo": attr.label(default = "@go_sdk_module//:lib/time/zoneinfo.zip", allow_single_file = True),
-        "_allowlist_function_transition": attr.label(
-            default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
-        ),
-    },
-)
+def _go_image_rule(base):
+    return rule(
+        implementation = _go_image_impl,
+        attrs = _GO_IMAGE_ATTRS | {
+            "_base": attr.label(default = base, providers = [DebianBaseInfo]),
+        },
+    )
+
+_GO_IMAGE_ATTRS = BUILD_ID_ATTRS | {
+    # Not executable = True: Bazel 7 crashes on executable split attributes.
+    "binary": attr.label(mandatory = True, cfg = split_by_platform),
+    "platforms": attr.label_list(default = LINUX_PLATFORMS),
+    "ports": attr.string_list(),
+    "service": attr.string(mandatory = True),
+    "stamp": attr.bool(),
+    "tarball": attr.output(mandatory = True),
+    "digest": attr.output(mandatory = True),
+    "_ocibuild": attr.label(default = _OCIBUILD, executable = True, cfg = "exec"),
+    "_zoneinfo": attr.label(default = "@go_sdk_module//:lib/time/zoneinfo.zip", allow_single_file = True),
+    "_allowlist_function_transition": attr.label(
+        default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
+    ),
+}
+
+# One rule per base (a rule must be a global of its .bzl file): go_image's
+# `base` picks it.
+_go_image = _go_image_rule(None)
+_go_image_ffmpeg = _go_image_rule(Label("//tools/image/debian:ffmpeg"))
+
+_GO_IMAGE_RULES = {
+    "": _go_image,
+    "ffmpeg": _go_image_ffmpeg,
+}
 
 def _image_push_impl(ctx):
     layouts = []
@@ -113,9 +191,11 @@ image_push = rule(
     },
 )
 
-def go_image(name, binary, ports = [], service = None, visibility = None):
+def go_image(name, binary, ports = [], base = "", service = None, visibility = None):
     """The image of one service and its push target (see the file's doc)."""
-    _go_image(
+    if base not in _GO_IMAGE_RULES:
+        fail("go_image base %r: want one of %s" % (base, _GO_IMAGE_RULES.keys()))
+    _GO_IMAGE_RULES[base](
         name = name,
         binary = binary,
         ports = ports,
