@@ -95,19 +95,19 @@ func Build(w io.Writer, arch string, pkgs []Package) error {
 			return err
 		}
 	}
-	// The merged-/usr links, for the directories that exist under /usr.
-	for _, d := range mergedDirs {
-		if _, ok := entries["usr/"+d]; ok {
-			if err := add(&entry{hdr: tar.Header{Name: d, Typeflag: tar.TypeSymlink, Linkname: "usr/" + d, Mode: 0o777}, from: "merged /usr"}); err != nil {
-				return err
-			}
-		}
-	}
 	// Every parent directory is listed before what it holds.
 	for name := range entries {
 		for dir := path.Dir(name); dir != "."; dir = path.Dir(dir) {
 			if _, ok := entries[dir]; !ok {
 				entries[dir] = &entry{hdr: tar.Header{Name: dir, Typeflag: tar.TypeDir, Mode: 0o755}}
+			}
+		}
+	}
+	// The merged-/usr links, for the directories that exist under /usr.
+	for _, d := range mergedDirs {
+		if _, ok := entries["usr/"+d]; ok {
+			if err := add(&entry{hdr: tar.Header{Name: d, Typeflag: tar.TypeSymlink, Linkname: "usr/" + d, Mode: 0o777}, from: "merged /usr"}); err != nil {
+				return err
 			}
 		}
 	}
@@ -199,7 +199,7 @@ func dataTar(p Package) ([]*entry, error) {
 			}
 		case tar.TypeDir:
 		case tar.TypeSymlink:
-			e.hdr.Linkname = hdr.Linkname
+			e.hdr.Mode, e.hdr.Linkname = 0o777, hdr.Linkname
 			// A relative link inside a moved directory may climb out of it:
 			// made absolute (and merged) it names the same file.
 			if !path.IsAbs(hdr.Linkname) && clean(orig) != orig {

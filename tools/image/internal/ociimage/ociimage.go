@@ -348,3 +348,78 @@ func ReadFiles(img v1.Image) (map[string]File, error) {
 	}
 	return files, nil
 }
+
+// Unpack writes the file system of img (its layers applied in order) under dir,
+// as a container runtime would, to run what the image holds: directories,
+// regular files with their modes, symlinks. Whiteouts (deleted paths) are
+// applied. Owners are not: the caller is not necessarily root.
+func Unpack(img v1.Image, dir string) error {
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for i, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return err
+		}
+		err = unpackLayer(tar.NewReader(rc), dir)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("layer %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func unpackLayer(tr *tar.Reader, dir string) error {
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := path.Clean("/" + hdr.Name)
+		target := filepath.Join(dir, filepath.FromSlash(name))
+		if base := path.Base(name); strings.HasPrefix(base, ".wh.") {
+			if err := os.RemoveAll(filepath.Join(filepath.Dir(target), strings.TrimPrefix(base, ".wh."))); err != nil {
+				return err
+			}
+			continue
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+			if err := os.Chmod(target, os.FileMode(hdr.Mode&0o777)|0o700); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			os.Remove(target) // a later layer replaces the file
+			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(hdr.Mode&0o777))
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, tr)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		case tar.TypeSymlink:
+			os.Remove(target)
+			if err := os.Symlink(hdr.Linkname, target); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%s: unsupported entry type %q", hdr.Name, hdr.Typeflag)
+		}
+	}
+}
