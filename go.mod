@@ -16,7 +16,7 @@ require (
 require (
 	github.com/golang/protobuf v1.5.4 // indirect
 	github.com/philhofer/fwd v1.2.0 // indirect
-	golang.org/x/mod v0.41.0 // indirect
+	golang.org/x/mod v0.41.0
 	golang.org/x/net v0.61.0
 	golang.org/x/sync v0.24.0
 	golang.org/x/sys v0.49.0 // indirect

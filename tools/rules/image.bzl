@@ -9,6 +9,9 @@ tools/image/ocibuild:
   :image          an OCI image layout (directory) holding one image index
   :image.tar      the same layout as a tarball, for tools that load one
   :image.digest   the index digest
+  :image.spdx.json its SBOM (SPDX 2.3: the Go modules linked into each binary, the
+                  Debian packages of its base; tools/image/sbom), which :push
+                  attaches to the pushed index as an OCI referrer
 and a runnable :push (`./bazelw run :push -- --repository=HOST/PATH [--tag=T]`).
 Stamped builds (--config=release) label images with the source revision.
 
@@ -23,6 +26,7 @@ load("//tools/rules:multi_platform.bzl", "LINUX_PLATFORMS", "split_by_platform")
 
 _OCIBUILD = Label("//tools/image/ocibuild")
 _DEBLAYER = Label("//tools/image/deblayer")
+_SBOM = Label("//tools/image/sbom")
 
 # The Debian architecture of each platform an image is built for.
 _DEBIAN_ARCH = {"linux_amd64": "amd64", "linux_arm64": "arm64"}
@@ -87,6 +91,15 @@ def _go_image_impl(ctx):
     args.add_all(ctx.attr.ports, before_each = "--port")
     inputs = [ctx.file._zoneinfo]
     base = ctx.attr._base[DebianBaseInfo] if ctx.attr._base else None
+    sbom_args = ctx.actions.args()
+    sbom_args.add("--name", ctx.attr.service)
+    sbom_args.add("--go_mod", ctx.file._go_mod)
+    sbom_args.add("--go_sum", ctx.file._go_sum)
+    sbom_args.add("--out", ctx.outputs.sbom)
+    sbom_inputs = [ctx.file._go_mod, ctx.file._go_sum]
+    if base:
+        sbom_args.add("--lock", base.lock)
+        sbom_inputs.append(base.lock)
     for platform, binary in sorted(ctx.split_attr.binary.items()):
         if base:
             if platform not in base.layers:
@@ -96,7 +109,9 @@ def _go_image_impl(ctx):
         executable = ctx.actions.declare_file("%s_%s/%s" % (ctx.label.name, platform, ctx.attr.service))
         set_build_id(ctx, binary[DefaultInfo].files_to_run.executable, executable)
         args.add("--binary", "%s=%s" % (platform.replace("_", "/"), executable.path))
+        sbom_args.add("--binary", "%s=%s" % (platform.replace("_", "/"), executable.path))
         inputs.append(executable)
+        sbom_inputs.append(executable)
     if ctx.attr.stamp:
         args.add("--status_file", ctx.info_file)
         inputs.append(ctx.info_file)
@@ -108,18 +123,27 @@ def _go_image_impl(ctx):
         mnemonic = "OCIImage",
         progress_message = "Building image %{label}",
     )
+    ctx.actions.run(
+        executable = ctx.executable._sbom,
+        arguments = [sbom_args],
+        inputs = sbom_inputs,
+        outputs = [ctx.outputs.sbom],
+        mnemonic = "SBOM",
+        progress_message = "Writing the SBOM of %{label}",
+    )
     return [
         # The layout alone, so $(rootpath :image) names it; :image.tar and
         # :image.digest are built when asked for (or with --output_groups=all).
         DefaultInfo(files = depset([layout])),
-        OutputGroupInfo(all = depset(outputs)),
-        ImageInfo(layout = layout, service = ctx.attr.service),
+        OutputGroupInfo(all = depset(outputs + [ctx.outputs.sbom]), sbom = depset([ctx.outputs.sbom])),
+        ImageInfo(layout = layout, sbom = ctx.outputs.sbom, service = ctx.attr.service),
     ]
 
 ImageInfo = provider(
     doc = "A service image built by go_image.",
     fields = {
         "layout": "the OCI layout directory",
+        "sbom": "its SBOM (SPDX JSON)",
         "service": "the service name: the repository name under a registry prefix",
     },
 )
@@ -141,6 +165,10 @@ _GO_IMAGE_ATTRS = BUILD_ID_ATTRS | {
     "stamp": attr.bool(),
     "tarball": attr.output(mandatory = True),
     "digest": attr.output(mandatory = True),
+    "sbom": attr.output(mandatory = True),
+    "_sbom": attr.label(default = _SBOM, executable = True, cfg = "exec"),
+    "_go_mod": attr.label(default = Label("//:go.mod"), allow_single_file = True),
+    "_go_sum": attr.label(default = Label("//:go.sum"), allow_single_file = True),
     "_ocibuild": attr.label(default = _OCIBUILD, executable = True, cfg = "exec"),
     "_zoneinfo": attr.label(default = "@go_sdk_module//:lib/time/zoneinfo.zip", allow_single_file = True),
     "_allowlist_function_transition": attr.label(
@@ -164,7 +192,8 @@ def _image_push_impl(ctx):
     for image in ctx.attr.images:
         info = image[ImageInfo]
         layouts.append("--layout=%s=%s" % (info.service, info.layout.short_path))
-        runfiles.append(info.layout)
+        layouts.append("--sbom=%s=%s" % (info.service, info.sbom.short_path))
+        runfiles += [info.layout, info.sbom]
     script = ctx.actions.declare_file(ctx.label.name + ".sh")
     ctx.actions.write(
         output = script,
@@ -206,6 +235,7 @@ def go_image(name, binary, ports = [], base = "", service = None, visibility = N
         }),
         tarball = name + ".tar",
         digest = name + ".digest",
+        sbom = name + ".spdx.json",
         visibility = visibility,
     )
     image_push(

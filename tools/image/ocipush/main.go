@@ -3,7 +3,8 @@
 //
 //	./bazelw run //services/idgen:push -- --repository=HOST/PATH [--tag=T ...] [--insecure]
 //
-// Credentials come from the docker config ($DOCKER_CONFIG or ~/.docker/config.json)
+// Each image's SBOM (--sbom, set by the push target too) is attached to its
+// index as an OCI 1.1 referrer. Credentials come from the docker config ($DOCKER_CONFIG or ~/.docker/config.json)
 // and its credential helpers. --insecure (plain HTTP) is for loopback registries.
 package main
 
@@ -28,8 +29,9 @@ func main() {
 
 func run(args []string) error {
 	flags := flag.NewFlagSet("ocipush", flag.ContinueOnError)
-	var layouts, tags []string
+	var layouts, sboms, tags []string
 	flags.Func("layout", "NAME=DIR: an image's OCI layout (set by the push target; repeat)", func(v string) error { layouts = append(layouts, v); return nil })
+	flags.Func("sbom", "NAME=FILE: an image's SBOM, attached to its index as a referrer (set by the push target; repeat)", func(v string) error { sboms = append(sboms, v); return nil })
 	repository := flags.String("repository", "", "HOST/PATH to push one image to")
 	registry := flags.String("registry", "", "HOST/PREFIX to push every image to, as PREFIX/NAME")
 	flags.Func("tag", "tag to push (repeat; default latest)", func(v string) error { tags = append(tags, v); return nil })
@@ -42,6 +44,18 @@ func run(args []string) error {
 	}
 	if *repository != "" && len(layouts) != 1 {
 		return fmt.Errorf("--repository pushes one image, but %d layouts were given: use --registry", len(layouts))
+	}
+	sbomOf := map[string][]byte{}
+	for _, s := range sboms {
+		name, file, ok := strings.Cut(s, "=")
+		if !ok {
+			return fmt.Errorf("--sbom=%q: want NAME=FILE", s)
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		sbomOf[name] = data
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -58,11 +72,14 @@ func run(args []string) error {
 		if repo == "" {
 			repo = strings.TrimSuffix(*registry, "/") + "/" + name
 		}
-		result, err := push.Push(ctx, idx, push.Options{Repository: repo, Tags: tags, Insecure: *insecure})
+		result, err := push.Push(ctx, idx, push.Options{Repository: repo, Tags: tags, Insecure: *insecure, SBOM: sbomOf[name]})
 		if err != nil {
 			return err
 		}
 		fmt.Printf("pushed %s (%d blobs uploaded, %d blobs or manifests already present)\n", result.Reference, result.Uploaded, result.Present)
+		if sbomOf[name] != nil {
+			fmt.Printf("  its SBOM: %s@%s (a referrer of the index)\n", repo, result.SBOM)
+		}
 	}
 	return nil
 }

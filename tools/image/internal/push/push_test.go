@@ -30,9 +30,14 @@ import (
 
 func loadImage(t *testing.T) v1.ImageIndex {
 	t.Helper()
-	layout := os.Getenv("IMAGE_LAYOUT")
+	return loadLayout(t, "IMAGE_LAYOUT")
+}
+
+func loadLayout(t *testing.T, env string) v1.ImageIndex {
+	t.Helper()
+	layout := os.Getenv(env)
 	if layout == "" {
-		t.Fatal("IMAGE_LAYOUT is not set: run this test with bazel test")
+		t.Fatalf("%s is not set: run this test with bazel test", env)
 	}
 	if !filepath.IsAbs(layout) { // a runfiles path: go_test runs in the package's directory
 		layout = filepath.Join(os.Getenv("TEST_SRCDIR"), os.Getenv("TEST_WORKSPACE"), layout)
@@ -273,5 +278,104 @@ func TestFailedPushNeverMovesTheTag(t *testing.T) {
 	desc, err := remote.Head(ref)
 	if err != nil || desc.Digest != result.Digest {
 		t.Fatalf("after the retry the tag points at %v (%v), want %s", desc, err, result.Digest)
+	}
+}
+
+// TestSBOMIsAReferrerOfTheIndex pushes the transcode image (Debian base and Go
+// binary) with its SBOM and finds the SBOM again as a client would, through the
+// index's referrers: Debian's docker-registry (distribution 2.8) has no
+// referrers API, so through the referrers tag sha256-<hex>.
+func TestSBOMIsAReferrerOfTheIndex(t *testing.T) {
+	idx := loadLayout(t, "TRANSCODE_LAYOUT")
+	sbom, err := os.ReadFile(testproc.Runfile(t, "TRANSCODE_SBOM"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry := startRegistry(t)
+	repo := registry + "/monoreel/transcode"
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	opts := Options{Repository: repo, Tags: []string{"v1"}, Insecure: true, Keychain: authn.NewMultiKeychain(), SBOM: sbom}
+	result, err := Push(ctx, idx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pushed twice: the referrer is the same manifest, listed once.
+	if again, err := Push(ctx, idx, opts); err != nil || again.SBOM != result.SBOM {
+		t.Fatalf("second push: %+v, %v; want the same SBOM manifest %s", again, err, result.SBOM)
+	}
+
+	// The referrers tag, read raw: an index listing the SBOM's manifest once,
+	// with its artifactType.
+	resp, err := http.Get(fmt.Sprintf("http://%s/v2/monoreel/transcode/referrers/%s", registry, result.Digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	t.Logf("GET /v2/<name>/referrers/<digest>: %s (distribution 2.8 has no referrers API)", resp.Status)
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s/v2/monoreel/transcode/manifests/sha256-%s", registry, result.Digest.Hex), nil)
+	req.Header.Set("Accept", "application/vnd.oci.image.index.v1+json")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fallback struct {
+		MediaType string
+		Manifests []struct{ MediaType, ArtifactType, Digest string }
+	}
+	err = json.NewDecoder(resp.Body).Decode(&fallback)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the referrers tag: %s, %v", resp.Status, err)
+	}
+	if len(fallback.Manifests) != 1 || fallback.Manifests[0].ArtifactType != SBOMArtifactType || fallback.Manifests[0].Digest != result.SBOM.String() {
+		t.Fatalf("the referrers tag = %+v; want one %s entry %s", fallback, SBOMArtifactType, result.SBOM)
+	}
+
+	// A client's look-up finds the SBOM, byte for byte, with what it must list.
+	ref, err := name.NewRepository(repo, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, err := SBOMs(ctx, ref, result.Digest, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 1 || string(found[0]) != string(sbom) {
+		t.Fatalf("found %d SBOMs (the first equal to the pushed one: %v)", len(found), len(found) > 0 && string(found[0]) == string(sbom))
+	}
+	var doc struct {
+		SPDXVersion string
+		Packages    []struct {
+			Name, VersionInfo string
+			ExternalRefs      []struct{ ReferenceLocator string }
+		}
+	}
+	if err := json.Unmarshal(found[0], &doc); err != nil {
+		t.Fatal(err)
+	}
+	purls := map[string]bool{}
+	for _, p := range doc.Packages {
+		for _, r := range p.ExternalRefs {
+			purls[r.ReferenceLocator] = true
+		}
+	}
+	var missing []string
+	for _, prefix := range []string{
+		"pkg:deb/debian/ffmpeg@", "pkg:deb/debian/libc6@", "pkg:deb/debian/libavcodec59@", // the Debian base
+		"pkg:golang/google.golang.org/grpc@", "pkg:golang/go.opentelemetry.io/otel@", "pkg:golang/stdlib@go1", // the binary
+	} {
+		for _, arch := range []string{"amd64", "arm64"} {
+			ok := false
+			for p := range purls {
+				ok = ok || (strings.HasPrefix(p, prefix) && (!strings.HasPrefix(p, "pkg:deb/") || strings.Contains(p, "arch="+arch)))
+			}
+			if !ok {
+				missing = append(missing, prefix+" ("+arch+")")
+			}
+		}
+	}
+	if doc.SPDXVersion != "SPDX-2.3" || len(missing) > 0 {
+		t.Errorf("the SBOM (%s, %d packages) lacks %v", doc.SPDXVersion, len(doc.Packages), missing)
 	}
 }
