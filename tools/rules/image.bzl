@@ -188,7 +188,8 @@ _GO_IMAGE_RULES = {
 
 def _image_push_impl(ctx):
     layouts = []
-    runfiles = [ctx.executable._ocipush]
+    pusher = ctx.attr.pusher
+    runfiles = [ctx.executable.pusher]
     for image in ctx.attr.images:
         info = image[ImageInfo]
         layouts.append("--layout=%s=%s" % (info.service, info.layout.short_path))
@@ -199,15 +200,15 @@ def _image_push_impl(ctx):
         output = script,
         is_executable = True,
         content = """#!/usr/bin/env bash
-# Pushes {label}: arguments go to tools/image/ocipush.
+# Pushes {label}: arguments go to {pusher}.
 set -euo pipefail
 cd "${{RUNFILES_DIR:-$0.runfiles}}/_main"
-exec ./{ocipush} {layouts} "$@"
-""".format(label = ctx.label, ocipush = ctx.executable._ocipush.short_path, layouts = " ".join(layouts)),
+exec ./{pusher} {layouts} "$@"
+""".format(label = ctx.label, pusher = ctx.executable.pusher.short_path, layouts = " ".join(layouts)),
     )
     return [DefaultInfo(
         executable = script,
-        runfiles = ctx.runfiles(files = runfiles).merge(ctx.attr._ocipush[DefaultInfo].default_runfiles),
+        runfiles = ctx.runfiles(files = runfiles).merge(pusher[DefaultInfo].default_runfiles),
     )]
 
 image_push = rule(
@@ -216,7 +217,12 @@ image_push = rule(
     executable = True,
     attrs = {
         "images": attr.label_list(providers = [ImageInfo], mandatory = True),
-        "_ocipush": attr.label(default = _OCIPUSH, executable = True, cfg = "exec"),
+        "pusher": attr.label(
+            default = _OCIPUSH,
+            executable = True,
+            cfg = "exec",
+            doc = "the program run with --layout=NAME=DIR and --sbom=NAME=FILE per image: ocipush, or tools/image/cipush",
+        ),
     },
 )
 

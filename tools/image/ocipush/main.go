@@ -16,7 +16,6 @@ import (
 	"os/signal"
 	"strings"
 
-	"github.com/monoreel/monoreel/tools/image/internal/ociimage"
 	"github.com/monoreel/monoreel/tools/image/internal/push"
 )
 
@@ -45,39 +44,23 @@ func run(args []string) error {
 	if *repository != "" && len(layouts) != 1 {
 		return fmt.Errorf("--repository pushes one image, but %d layouts were given: use --registry", len(layouts))
 	}
-	sbomOf := map[string][]byte{}
-	for _, s := range sboms {
-		name, file, ok := strings.Cut(s, "=")
-		if !ok {
-			return fmt.Errorf("--sbom=%q: want NAME=FILE", s)
-		}
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return err
-		}
-		sbomOf[name] = data
+	images, err := push.LoadImages(layouts, sboms)
+	if err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	for _, l := range layouts {
-		name, dir, ok := strings.Cut(l, "=")
-		if !ok {
-			return fmt.Errorf("--layout=%q: want NAME=DIR", l)
-		}
-		idx, err := ociimage.ReadLayout(dir)
-		if err != nil {
-			return err
-		}
+	for _, img := range images {
 		repo := *repository
 		if repo == "" {
-			repo = strings.TrimSuffix(*registry, "/") + "/" + name
+			repo = strings.TrimSuffix(*registry, "/") + "/" + img.Name
 		}
-		result, err := push.Push(ctx, idx, push.Options{Repository: repo, Tags: tags, Insecure: *insecure, SBOM: sbomOf[name]})
+		result, err := push.Push(ctx, img.Index, push.Options{Repository: repo, Tags: tags, Insecure: *insecure, SBOM: img.SBOM})
 		if err != nil {
 			return err
 		}
 		fmt.Printf("pushed %s (%d blobs uploaded, %d blobs or manifests already present)\n", result.Reference, result.Uploaded, result.Present)
-		if sbomOf[name] != nil {
+		if img.SBOM != nil {
 			fmt.Printf("  its SBOM: %s@%s (a referrer of the index)\n", repo, result.SBOM)
 		}
 	}

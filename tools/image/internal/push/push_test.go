@@ -49,39 +49,6 @@ func loadLayout(t *testing.T, env string) v1.ImageIndex {
 	return idx
 }
 
-// startRegistry runs docker-registry on a free loopback port until the test ends
-// and returns its host:port.
-func startRegistry(t *testing.T) string {
-	t.Helper()
-	bin := testproc.Binary(t, "docker-registry", "docker-registry")
-	addr := testproc.FreeAddr(t)
-	dir := t.TempDir()
-	config := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(config, fmt.Appendf(nil, `version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: %s
-http:
-  addr: %s
-`, filepath.Join(dir, "data"), addr), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	testproc.Start(t, bin, []string{"serve", config}, func() error {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET /v2/: %s", resp.Status)
-		}
-		return nil
-	})
-	return addr
-}
-
 func push(t *testing.T, idx v1.ImageIndex, repo string, transport http.RoundTripper, tags ...string) (Result, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -107,7 +74,7 @@ func skopeo(t *testing.T, args ...string) []byte {
 
 func TestPushIndexAndInspectWithSkopeo(t *testing.T) {
 	idx := loadImage(t)
-	registry := startRegistry(t)
+	registry := testproc.StartRegistry(t)
 	repo := registry + "/monoreel/idgen"
 	first, err := push(t, idx, repo, nil, "v1", "latest")
 	if err != nil {
@@ -168,7 +135,7 @@ func TestPushIndexAndInspectWithSkopeo(t *testing.T) {
 
 func TestPushedImageRuns(t *testing.T) {
 	idx := loadImage(t)
-	registry := startRegistry(t)
+	registry := testproc.StartRegistry(t)
 	repo := registry + "/monoreel/idgen"
 	if _, err := push(t, idx, repo, nil, "run"); err != nil {
 		t.Fatal(err)
@@ -244,7 +211,7 @@ func startFlaky(t *testing.T, registry string) (*flakyRegistry, string) {
 
 func TestTransientFailureIsRetried(t *testing.T) {
 	idx := loadImage(t)
-	flaky, proxy := startFlaky(t, startRegistry(t))
+	flaky, proxy := startFlaky(t, testproc.StartRegistry(t))
 	flaky.failOnce.Store(true)
 	if _, err := push(t, idx, proxy+"/monoreel/idgen", nil, "v1"); err != nil {
 		t.Fatalf("push through one 503: %v", err)
@@ -256,7 +223,7 @@ func TestTransientFailureIsRetried(t *testing.T) {
 
 func TestFailedPushNeverMovesTheTag(t *testing.T) {
 	idx := loadImage(t)
-	registry := startRegistry(t)
+	registry := testproc.StartRegistry(t)
 	flaky, proxy := startFlaky(t, registry)
 	flaky.failFrom.Store(2) // the registry dies after two blob uploads
 	repo := proxy + "/monoreel/idgen"
@@ -291,7 +258,7 @@ func TestSBOMIsAReferrerOfTheIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	registry := startRegistry(t)
+	registry := testproc.StartRegistry(t)
 	repo := registry + "/monoreel/transcode"
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
