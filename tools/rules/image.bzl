@@ -227,7 +227,16 @@ image_push = rule(
 )
 
 def go_image(name, binary, ports = [], base = "", service = None, visibility = None):
-    """The image of one service and its push target (see the file's doc)."""
+    """The image of one service and its push target (see the file's doc).
+
+    Args:
+      name: the image target; its push target is :push (name "image") or :<name>_push.
+      binary: the service's go_binary, built for each Linux platform.
+      ports: ports the image exposes, "9090" or "9090/udp".
+      base: "" (no base image) or "ffmpeg" (the Debian FFmpeg base, tools/image/debian).
+      service: the service's name (default: the package's last directory).
+      visibility: of both targets.
+    """
     if base not in _GO_IMAGE_RULES:
         fail("go_image base %r: want one of %s" % (base, _GO_IMAGE_RULES.keys()))
     _GO_IMAGE_RULES[base](
