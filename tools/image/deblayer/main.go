@@ -13,7 +13,6 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -43,13 +42,9 @@ func run(args []string) error {
 	if *lockPath == "" || *arch == "" || *out == "" {
 		return fmt.Errorf("usage: deblayer --lock=FILE --arch=ARCH --out=FILE DEB...")
 	}
-	data, err := os.ReadFile(*lockPath)
+	lock, err := debian.ReadLock(*lockPath)
 	if err != nil {
 		return err
-	}
-	var lock debian.Lock
-	if err := json.Unmarshal(data, &lock); err != nil {
-		return fmt.Errorf("%s: %w", *lockPath, err)
 	}
 	locked, ok := lock.Architectures[*arch]
 	if !ok {

@@ -7,7 +7,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -49,12 +48,8 @@ func run(args []string) error {
 	}
 	var lock *debian.Lock
 	if *lockPath != "" {
-		data, err := os.ReadFile(*lockPath)
-		if err != nil {
+		if lock, err = debian.ReadLock(*lockPath); err != nil {
 			return err
-		}
-		if err := json.Unmarshal(data, &lock); err != nil {
-			return fmt.Errorf("%s: %w", *lockPath, err)
 		}
 	}
 	var platforms []sbom.Platform

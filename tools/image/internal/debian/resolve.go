@@ -1,7 +1,9 @@
 package debian
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 )
@@ -84,4 +86,20 @@ func describe(group []Relation) string {
 		}
 	}
 	return strings.Join(alts, " | ")
+}
+
+// ReadLock reads a lock that debresolve wrote.
+func ReadLock(path string) (*Lock, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var lock Lock
+	if err := json.Unmarshal(data, &lock); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(lock.Architectures) == 0 {
+		return nil, fmt.Errorf("%s: pins no packages", path)
+	}
+	return &lock, nil
 }
