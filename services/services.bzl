@@ -25,9 +25,9 @@ SERVICES = [
     _service("config"),
     _service("idgen"),
     _service("upload"),
-    # transcode and aitag run ffmpeg, which a base-less image does not have yet.
-    _service("transcode", image = False),
-    _service("aitag", image = False),
+    # transcode and aitag run ffmpeg: their images have the Debian FFmpeg base.
+    _service("transcode"),
+    _service("aitag"),
     _service("cdnpush"),
     _service("orchestrator"),
     _service("danmaku"),

@@ -3,7 +3,8 @@
 //
 //	ocibuild --name=idgen --binary=linux/amd64=PATH --binary=linux/arm64=PATH \
 //	    --zoneinfo=zoneinfo.zip --port=9090 --layout=OUT_DIR [--tarball=OUT.tar] \
-//	    [--status_file=stable-status.txt] [--digest_file=OUT.digest]
+//	    [--status_file=stable-status.txt] [--digest_file=OUT.digest] \
+//	    [--base_layer=linux/amd64=debian.tar.gz ...]
 package main
 
 import (
@@ -25,9 +26,10 @@ func main() {
 
 func run(args []string) error {
 	flags := flag.NewFlagSet("ocibuild", flag.ContinueOnError)
-	var binaries, ports, labels []string
+	var binaries, ports, labels, baseLayers []string
 	name := flags.String("name", "", "service name")
 	flags.Func("binary", "PLATFORM=PATH, e.g. linux/arm64=bazel-out/.../idgen (repeat)", func(v string) error { binaries = append(binaries, v); return nil })
+	flags.Func("base_layer", "PLATFORM=PATH: a gzipped layer tar under the others, e.g. a Debian base (repeat)", func(v string) error { baseLayers = append(baseLayers, v); return nil })
 	flags.Func("port", "exposed port, e.g. 9090 or 9090/udp (repeat)", func(v string) error { ports = append(ports, v); return nil })
 	flags.Func("label", "KEY=VALUE image label (repeat)", func(v string) error { labels = append(labels, v); return nil })
 	zoneInfo := flags.String("zoneinfo", "", "the Go SDK's lib/time/zoneinfo.zip")
@@ -41,13 +43,16 @@ func run(args []string) error {
 	if *layoutDir == "" {
 		return fmt.Errorf("--layout is required")
 	}
-	spec := ociimage.Spec{Name: *name, ZoneInfo: *zoneInfo, Ports: ports, Binaries: map[string]string{}, Labels: map[string]string{}}
-	for _, b := range binaries {
-		platform, path, ok := strings.Cut(b, "=")
-		if !ok {
-			return fmt.Errorf("--binary=%q: want PLATFORM=PATH", b)
+	spec := ociimage.Spec{Name: *name, ZoneInfo: *zoneInfo, Ports: ports, Binaries: map[string]string{}, Labels: map[string]string{}, BaseLayers: map[string]string{}}
+	for flag, values := range map[string][]string{"binary": binaries, "base_layer": baseLayers} {
+		into := map[string]map[string]string{"binary": spec.Binaries, "base_layer": spec.BaseLayers}[flag]
+		for _, b := range values {
+			platform, path, ok := strings.Cut(b, "=")
+			if !ok {
+				return fmt.Errorf("--%s=%q: want PLATFORM=PATH", flag, b)
+			}
+			into[platform] = path
 		}
-		spec.Binaries[platform] = path
 	}
 	for _, l := range labels {
 		k, v, ok := strings.Cut(l, "=")

@@ -3,7 +3,8 @@
 //
 //	./bazelw run //services/idgen:push -- --repository=HOST/PATH [--tag=T ...] [--insecure]
 //
-// Credentials come from the docker config ($DOCKER_CONFIG or ~/.docker/config.json)
+// Each image's SBOM (--sbom, set by the push target too) is attached to its
+// index as an OCI 1.1 referrer. Credentials come from the docker config ($DOCKER_CONFIG or ~/.docker/config.json)
 // and its credential helpers. --insecure (plain HTTP) is for loopback registries.
 package main
 
@@ -15,7 +16,6 @@ import (
 	"os/signal"
 	"strings"
 
-	"github.com/monoreel/monoreel/tools/image/internal/ociimage"
 	"github.com/monoreel/monoreel/tools/image/internal/push"
 )
 
@@ -28,8 +28,9 @@ func main() {
 
 func run(args []string) error {
 	flags := flag.NewFlagSet("ocipush", flag.ContinueOnError)
-	var layouts, tags []string
+	var layouts, sboms, tags []string
 	flags.Func("layout", "NAME=DIR: an image's OCI layout (set by the push target; repeat)", func(v string) error { layouts = append(layouts, v); return nil })
+	flags.Func("sbom", "NAME=FILE: an image's SBOM, attached to its index as a referrer (set by the push target; repeat)", func(v string) error { sboms = append(sboms, v); return nil })
 	repository := flags.String("repository", "", "HOST/PATH to push one image to")
 	registry := flags.String("registry", "", "HOST/PREFIX to push every image to, as PREFIX/NAME")
 	flags.Func("tag", "tag to push (repeat; default latest)", func(v string) error { tags = append(tags, v); return nil })
@@ -43,26 +44,25 @@ func run(args []string) error {
 	if *repository != "" && len(layouts) != 1 {
 		return fmt.Errorf("--repository pushes one image, but %d layouts were given: use --registry", len(layouts))
 	}
+	images, err := push.LoadImages(layouts, sboms)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	for _, l := range layouts {
-		name, dir, ok := strings.Cut(l, "=")
-		if !ok {
-			return fmt.Errorf("--layout=%q: want NAME=DIR", l)
-		}
-		idx, err := ociimage.ReadLayout(dir)
-		if err != nil {
-			return err
-		}
+	for _, img := range images {
 		repo := *repository
 		if repo == "" {
-			repo = strings.TrimSuffix(*registry, "/") + "/" + name
+			repo = strings.TrimSuffix(*registry, "/") + "/" + img.Name
 		}
-		result, err := push.Push(ctx, idx, push.Options{Repository: repo, Tags: tags, Insecure: *insecure})
+		result, err := push.Push(ctx, img.Index, push.Options{Repository: repo, Tags: tags, Insecure: *insecure, SBOM: img.SBOM})
 		if err != nil {
 			return err
 		}
 		fmt.Printf("pushed %s (%d blobs uploaded, %d blobs or manifests already present)\n", result.Reference, result.Uploaded, result.Present)
+		if img.SBOM != nil {
+			fmt.Printf("  its SBOM: %s@%s (a referrer of the index)\n", repo, result.SBOM)
+		}
 	}
 	return nil
 }

@@ -1,5 +1,6 @@
 // Package ociimage assembles Monoreel's service images without a Docker engine
-// and without a base image: a base layer (an /etc/passwd with a non-root user, CA
+// and without a base image (or on a Debian layer built from pinned packages,
+// tools/image/deblayer, for services that run ffmpeg): a base layer (an /etc/passwd with a non-root user, CA
 // roots from golang.org/x/crypto/x509roots, the Go SDK's time-zone database) and an
 // app layer with the static binary, one image per platform under an OCI image index.
 //
@@ -52,6 +53,9 @@ type Spec struct {
 	ZoneInfo string   // the Go SDK's lib/time/zoneinfo.zip
 	Ports    []string // exposed ports, "9090" or "9090/udp"
 	Labels   map[string]string
+	// BaseLayers maps a platform to a gzipped layer tar laid under the others
+	// (a Debian base); then /usr/bin is on PATH after /app.
+	BaseLayers map[string]string
 }
 
 // Build returns the image index of spec, its images in platform order.
@@ -78,7 +82,19 @@ func Build(spec Spec) (v1.ImageIndex, error) {
 		if err != nil {
 			return nil, fmt.Errorf("image %s: platform %q: %w", spec.Name, p, err)
 		}
-		img, err := platformImage(spec, *platform, base, spec.Binaries[p])
+		layers := []v1.Layer{base}
+		if len(spec.BaseLayers) > 0 {
+			file, ok := spec.BaseLayers[p]
+			if !ok {
+				return nil, fmt.Errorf("image %s: no base layer for %s", spec.Name, p)
+			}
+			debian, err := tarball.LayerFromFile(file, tarball.WithMediaType(types.OCILayer))
+			if err != nil {
+				return nil, fmt.Errorf("image %s: base layer %s: %w", spec.Name, file, err)
+			}
+			layers = []v1.Layer{debian, base}
+		}
+		img, err := platformImage(spec, *platform, layers, spec.Binaries[p])
 		if err != nil {
 			return nil, err
 		}
@@ -90,7 +106,7 @@ func Build(spec Spec) (v1.ImageIndex, error) {
 	return idx, nil
 }
 
-func platformImage(spec Spec, platform v1.Platform, base v1.Layer, binary string) (v1.Image, error) {
+func platformImage(spec Spec, platform v1.Platform, base []v1.Layer, binary string) (v1.Image, error) {
 	data, err := os.ReadFile(binary)
 	if err != nil {
 		return nil, fmt.Errorf("image %s (%s): %w", spec.Name, platform, err)
@@ -101,7 +117,7 @@ func platformImage(spec Spec, platform v1.Platform, base v1.Layer, binary string
 	}
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	if img, err = mutate.AppendLayers(img, base, app); err != nil {
+	if img, err = mutate.AppendLayers(img, append(base, app)...); err != nil {
 		return nil, err
 	}
 	cfg, err := img.ConfigFile()
@@ -116,8 +132,12 @@ func platformImage(spec Spec, platform v1.Platform, base v1.Layer, binary string
 	cfg.Config.Entrypoint = []string{path.Join(AppDir, spec.Name)}
 	cfg.Config.User = fmt.Sprintf("%d:%d", UID, UID)
 	cfg.Config.WorkingDir = "/"
+	searchPath := AppDir
+	if len(spec.BaseLayers) > 0 {
+		searchPath += ":/usr/bin"
+	}
 	cfg.Config.Env = []string{
-		"PATH=" + AppDir,
+		"PATH=" + searchPath,
 		"SSL_CERT_FILE=" + CACertsPath,
 		"ZONEINFO=" + ZoneInfoPath,
 	}
@@ -327,4 +347,79 @@ func ReadFiles(img v1.Image) (map[string]File, error) {
 		rc.Close()
 	}
 	return files, nil
+}
+
+// Unpack writes the file system of img (its layers applied in order) under dir,
+// as a container runtime would, to run what the image holds: directories,
+// regular files with their modes, symlinks. Whiteouts (deleted paths) are
+// applied. Owners are not: the caller is not necessarily root.
+func Unpack(img v1.Image, dir string) error {
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for i, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return err
+		}
+		err = unpackLayer(tar.NewReader(rc), dir)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("layer %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func unpackLayer(tr *tar.Reader, dir string) error {
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := path.Clean("/" + hdr.Name)
+		target := filepath.Join(dir, filepath.FromSlash(name))
+		if base := path.Base(name); strings.HasPrefix(base, ".wh.") {
+			if err := os.RemoveAll(filepath.Join(filepath.Dir(target), strings.TrimPrefix(base, ".wh."))); err != nil {
+				return err
+			}
+			continue
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+			if err := os.Chmod(target, os.FileMode(hdr.Mode&0o777)|0o700); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			os.Remove(target) // a later layer replaces the file
+			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(hdr.Mode&0o777))
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, tr)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		case tar.TypeSymlink:
+			os.Remove(target)
+			if err := os.Symlink(hdr.Linkname, target); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%s: unsupported entry type %q", hdr.Name, hdr.Typeflag)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 // Package push uploads an OCI image index to a registry: only the blobs the
 // registry lacks, retrying transient failures, and the index last, so that a tag
-// never points at an index whose images are not all there.
+// never points at an index whose images are not all there. An SBOM goes with it
+// as an OCI 1.1 referrer of the index (AttachSBOM).
 package push
 
 import (
@@ -25,6 +26,8 @@ type Options struct {
 	Insecure  bool
 	Transport http.RoundTripper // http.DefaultTransport when nil
 	Keychain  authn.Keychain    // the docker config and credential helpers when nil
+	// SBOM, when set, is attached to the index as a referrer (AttachSBOM).
+	SBOM []byte
 }
 
 // Result says what a push did.
@@ -35,6 +38,8 @@ type Result struct {
 	// Present counts blobs and manifests the registry already had (an unchanged
 	// index is found at once and nothing below it is even checked).
 	Present int
+	// SBOM is the digest of the SBOM's referrer manifest, when one was attached.
+	SBOM v1.Hash
 }
 
 // Push uploads idx under every tag of opts.
@@ -46,14 +51,53 @@ func Push(ctx context.Context, idx v1.ImageIndex, opts Options) (Result, error) 
 	if len(tags) == 0 {
 		tags = []string{"latest"}
 	}
+	repo, err := Repository(opts)
+	if err != nil {
+		return Result{}, err
+	}
+	remoteOpts, counter := remoteOptions(ctx, opts)
+	digest, err := idx.Digest()
+	if err != nil {
+		return Result{}, err
+	}
+	first := repo.Tag(tags[0])
+	// WriteIndex uploads every blob and image manifest before the index itself.
+	if err := remote.WriteIndex(first, idx, remoteOpts...); err != nil {
+		return Result{}, fmt.Errorf("pushing %s: %w (the tag was not changed; run the push again)", first, err)
+	}
+	for _, tag := range tags[1:] {
+		if err := remote.Tag(repo.Tag(tag), idx, remoteOpts...); err != nil {
+			return Result{}, fmt.Errorf("tagging %s: %w", repo.Tag(tag), err)
+		}
+	}
+	result := Result{
+		Reference: fmt.Sprintf("%s@%s", first, digest),
+		Digest:    digest,
+	}
+	if opts.SBOM != nil {
+		if result.SBOM, err = attachSBOM(repo, idx, opts.SBOM, remoteOpts); err != nil {
+			return Result{}, err
+		}
+	}
+	result.Uploaded, result.Present = int(counter.uploads.Load()), int(counter.present.Load())
+	return result, nil
+}
+
+// Repository parses opts.Repository.
+func Repository(opts Options) (name.Repository, error) {
 	var nameOpts []name.Option
 	if opts.Insecure {
 		nameOpts = append(nameOpts, name.Insecure)
 	}
 	repo, err := name.NewRepository(opts.Repository, nameOpts...)
 	if err != nil {
-		return Result{}, fmt.Errorf("repository %q: %w", opts.Repository, err)
+		return name.Repository{}, fmt.Errorf("repository %q: %w", opts.Repository, err)
 	}
+	return repo, nil
+}
+
+// remoteOptions are the go-containerregistry options of a push with opts.
+func remoteOptions(ctx context.Context, opts Options) ([]remote.Option, *countingTransport) {
 	transport := opts.Transport
 	if transport == nil {
 		transport = http.DefaultTransport
@@ -72,26 +116,7 @@ func Push(ctx context.Context, idx v1.ImageIndex, opts Options) (Result, error) 
 		remote.WithRetryStatusCodes(http.StatusRequestTimeout, http.StatusTooManyRequests,
 			http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout),
 	}
-	digest, err := idx.Digest()
-	if err != nil {
-		return Result{}, err
-	}
-	first := repo.Tag(tags[0])
-	// WriteIndex uploads every blob and image manifest before the index itself.
-	if err := remote.WriteIndex(first, idx, remoteOpts...); err != nil {
-		return Result{}, fmt.Errorf("pushing %s: %w (the tag was not changed; run the push again)", first, err)
-	}
-	for _, tag := range tags[1:] {
-		if err := remote.Tag(repo.Tag(tag), idx, remoteOpts...); err != nil {
-			return Result{}, fmt.Errorf("tagging %s: %w", repo.Tag(tag), err)
-		}
-	}
-	return Result{
-		Reference: fmt.Sprintf("%s@%s", first, digest),
-		Digest:    digest,
-		Uploaded:  int(counter.uploads.Load()),
-		Present:   int(counter.present.Load()),
-	}, nil
+	return remoteOpts, counter
 }
 
 // countingTransport counts blob uploads (started with POST .../blobs/uploads/)

@@ -30,9 +30,14 @@ import (
 
 func loadImage(t *testing.T) v1.ImageIndex {
 	t.Helper()
-	layout := os.Getenv("IMAGE_LAYOUT")
+	return loadLayout(t, "IMAGE_LAYOUT")
+}
+
+func loadLayout(t *testing.T, env string) v1.ImageIndex {
+	t.Helper()
+	layout := os.Getenv(env)
 	if layout == "" {
-		t.Fatal("IMAGE_LAYOUT is not set: run this test with bazel test")
+		t.Fatalf("%s is not set: run this test with bazel test", env)
 	}
 	if !filepath.IsAbs(layout) { // a runfiles path: go_test runs in the package's directory
 		layout = filepath.Join(os.Getenv("TEST_SRCDIR"), os.Getenv("TEST_WORKSPACE"), layout)
@@ -42,39 +47,6 @@ func loadImage(t *testing.T) v1.ImageIndex {
 		t.Fatal(err)
 	}
 	return idx
-}
-
-// startRegistry runs docker-registry on a free loopback port until the test ends
-// and returns its host:port.
-func startRegistry(t *testing.T) string {
-	t.Helper()
-	bin := testproc.Binary(t, "docker-registry", "docker-registry")
-	addr := testproc.FreeAddr(t)
-	dir := t.TempDir()
-	config := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(config, fmt.Appendf(nil, `version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: %s
-http:
-  addr: %s
-`, filepath.Join(dir, "data"), addr), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	testproc.Start(t, bin, []string{"serve", config}, func() error {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET /v2/: %s", resp.Status)
-		}
-		return nil
-	})
-	return addr
 }
 
 func push(t *testing.T, idx v1.ImageIndex, repo string, transport http.RoundTripper, tags ...string) (Result, error) {
@@ -102,7 +74,7 @@ func skopeo(t *testing.T, args ...string) []byte {
 
 func TestPushIndexAndInspectWithSkopeo(t *testing.T) {
 	idx := loadImage(t)
-	registry := startRegistry(t)
+	registry := testproc.StartRegistry(t)
 	repo := registry + "/monoreel/idgen"
 	first, err := push(t, idx, repo, nil, "v1", "latest")
 	if err != nil {
@@ -163,7 +135,7 @@ func TestPushIndexAndInspectWithSkopeo(t *testing.T) {
 
 func TestPushedImageRuns(t *testing.T) {
 	idx := loadImage(t)
-	registry := startRegistry(t)
+	registry := testproc.StartRegistry(t)
 	repo := registry + "/monoreel/idgen"
 	if _, err := push(t, idx, repo, nil, "run"); err != nil {
 		t.Fatal(err)
@@ -239,7 +211,7 @@ func startFlaky(t *testing.T, registry string) (*flakyRegistry, string) {
 
 func TestTransientFailureIsRetried(t *testing.T) {
 	idx := loadImage(t)
-	flaky, proxy := startFlaky(t, startRegistry(t))
+	flaky, proxy := startFlaky(t, testproc.StartRegistry(t))
 	flaky.failOnce.Store(true)
 	if _, err := push(t, idx, proxy+"/monoreel/idgen", nil, "v1"); err != nil {
 		t.Fatalf("push through one 503: %v", err)
@@ -251,7 +223,7 @@ func TestTransientFailureIsRetried(t *testing.T) {
 
 func TestFailedPushNeverMovesTheTag(t *testing.T) {
 	idx := loadImage(t)
-	registry := startRegistry(t)
+	registry := testproc.StartRegistry(t)
 	flaky, proxy := startFlaky(t, registry)
 	flaky.failFrom.Store(2) // the registry dies after two blob uploads
 	repo := proxy + "/monoreel/idgen"
@@ -273,5 +245,104 @@ func TestFailedPushNeverMovesTheTag(t *testing.T) {
 	desc, err := remote.Head(ref)
 	if err != nil || desc.Digest != result.Digest {
 		t.Fatalf("after the retry the tag points at %v (%v), want %s", desc, err, result.Digest)
+	}
+}
+
+// TestSBOMIsAReferrerOfTheIndex pushes the transcode image (Debian base and Go
+// binary) with its SBOM and finds the SBOM again as a client would, through the
+// index's referrers: Debian's docker-registry (distribution 2.8) has no
+// referrers API, so through the referrers tag sha256-<hex>.
+func TestSBOMIsAReferrerOfTheIndex(t *testing.T) {
+	idx := loadLayout(t, "TRANSCODE_LAYOUT")
+	sbom, err := os.ReadFile(testproc.Runfile(t, "TRANSCODE_SBOM"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry := testproc.StartRegistry(t)
+	repo := registry + "/monoreel/transcode"
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	opts := Options{Repository: repo, Tags: []string{"v1"}, Insecure: true, Keychain: authn.NewMultiKeychain(), SBOM: sbom}
+	result, err := Push(ctx, idx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pushed twice: the referrer is the same manifest, listed once.
+	if again, err := Push(ctx, idx, opts); err != nil || again.SBOM != result.SBOM {
+		t.Fatalf("second push: %+v, %v; want the same SBOM manifest %s", again, err, result.SBOM)
+	}
+
+	// The referrers tag, read raw: an index listing the SBOM's manifest once,
+	// with its artifactType.
+	resp, err := http.Get(fmt.Sprintf("http://%s/v2/monoreel/transcode/referrers/%s", registry, result.Digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	t.Logf("GET /v2/<name>/referrers/<digest>: %s (distribution 2.8 has no referrers API)", resp.Status)
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s/v2/monoreel/transcode/manifests/sha256-%s", registry, result.Digest.Hex), nil)
+	req.Header.Set("Accept", "application/vnd.oci.image.index.v1+json")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fallback struct {
+		MediaType string
+		Manifests []struct{ MediaType, ArtifactType, Digest string }
+	}
+	err = json.NewDecoder(resp.Body).Decode(&fallback)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the referrers tag: %s, %v", resp.Status, err)
+	}
+	if len(fallback.Manifests) != 1 || fallback.Manifests[0].ArtifactType != SBOMArtifactType || fallback.Manifests[0].Digest != result.SBOM.String() {
+		t.Fatalf("the referrers tag = %+v; want one %s entry %s", fallback, SBOMArtifactType, result.SBOM)
+	}
+
+	// A client's look-up finds the SBOM, byte for byte, with what it must list.
+	ref, err := name.NewRepository(repo, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, err := SBOMs(ctx, ref, result.Digest, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 1 || string(found[0]) != string(sbom) {
+		t.Fatalf("found %d SBOMs (the first equal to the pushed one: %v)", len(found), len(found) > 0 && string(found[0]) == string(sbom))
+	}
+	var doc struct {
+		SPDXVersion string
+		Packages    []struct {
+			Name, VersionInfo string
+			ExternalRefs      []struct{ ReferenceLocator string }
+		}
+	}
+	if err := json.Unmarshal(found[0], &doc); err != nil {
+		t.Fatal(err)
+	}
+	purls := map[string]bool{}
+	for _, p := range doc.Packages {
+		for _, r := range p.ExternalRefs {
+			purls[r.ReferenceLocator] = true
+		}
+	}
+	var missing []string
+	for _, prefix := range []string{
+		"pkg:deb/debian/ffmpeg@", "pkg:deb/debian/libc6@", "pkg:deb/debian/libavcodec59@", // the Debian base
+		"pkg:golang/google.golang.org/grpc@", "pkg:golang/go.opentelemetry.io/otel@", "pkg:golang/stdlib@go1", // the binary
+	} {
+		for _, arch := range []string{"amd64", "arm64"} {
+			ok := false
+			for p := range purls {
+				ok = ok || (strings.HasPrefix(p, prefix) && (!strings.HasPrefix(p, "pkg:deb/") || strings.Contains(p, "arch="+arch)))
+			}
+			if !ok {
+				missing = append(missing, prefix+" ("+arch+")")
+			}
+		}
+	}
+	if doc.SPDXVersion != "SPDX-2.3" || len(missing) > 0 {
+		t.Errorf("the SBOM (%s, %d packages) lacks %v", doc.SPDXVersion, len(doc.Packages), missing)
 	}
 }
