@@ -18,8 +18,7 @@ dependencies enter go.mod or the Bazel graph, and yet the build is an action:
 """
 
 def _escape(path):
-    """Module path or version as the module cache and proxies spell it: an
-    upper-case letter becomes '!' and its lower-case."""
+    """Returns a module path or version as module proxies spell it ("A" is "!a")."""
     out = ""
     for c in path.elems():
         if c.isupper():
@@ -101,7 +100,7 @@ def _go_install_impl(ctx):
     ctx.delete("files.txt")
 
     name = ctx.attr.package.split("/")[-1]
-    ctx.file("BUILD.bazel", """load("@@//tools/rules:go_install.bzl", "go_install_binary")
+    ctx.file("BUILD.bazel", """load("@//tools/rules:go_install.bzl", "go_install_binary")
 
 go_install_binary(
     name = "bin/{name}",
