@@ -45,22 +45,32 @@ func RunnersSummary(counts map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// NotRemote describes each spawn that was neither executed remotely nor served
-// by the remote cache, with why: its rule or a tag forbade remote execution
-// (not remotable), or Bazel ran it elsewhere although it could have gone remote
-// (a local fallback, a strategy flag).
-func NotRemote(spawns []*execlog.Spawn) []string {
-	var out []string
+// NotRemote lists the spawns that were neither executed remotely nor served
+// by the remote cache, sorted by mnemonic and label.
+func NotRemote(spawns []*execlog.Spawn) []*execlog.Spawn {
+	var out []*execlog.Spawn
 	for _, s := range spawns {
-		if s.Runner == "remote" || s.Runner == "remote cache hit" {
-			continue
+		if s.Runner != "remote" && s.Runner != "remote cache hit" {
+			out = append(out, s)
 		}
-		why := "remotable, yet run elsewhere (local fallback or a strategy flag)"
-		if !s.Remotable {
-			why = "not remotable (a no-remote-exec, no-remote or local tag, or the rule's execution requirements)"
-		}
-		out = append(out, fmt.Sprintf("%s %s (%s): ran by %q, %s", s.Mnemonic, s.Label, s.ID(), s.Runner, why))
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Mnemonic != out[j].Mnemonic {
+			return out[i].Mnemonic < out[j].Mnemonic
+		}
+		return out[i].Label < out[j].Label
+	})
 	return out
+}
+
+// WhyNotRemote describes a spawn NotRemote listed, with why it ran where it
+// did: its rule or a tag forbade remote execution (not remotable), or Bazel ran
+// it elsewhere although it could have gone remote (a local fallback, a
+// strategy flag).
+func WhyNotRemote(s *execlog.Spawn) string {
+	why := "remotable, yet run elsewhere (local fallback or a strategy flag)"
+	if !s.Remotable {
+		why = "not remotable (a no-remote-exec, no-remote or local tag, or the rule's execution requirements)"
+	}
+	return fmt.Sprintf("%s %s (%s): run by %q, %s", s.Mnemonic, s.Label, s.ID(), s.Runner, why)
 }

@@ -27,13 +27,13 @@ func TestRunners(t *testing.T) {
 		t.Errorf("RunnersSummary(nil) = %q", got)
 	}
 	notRemote := NotRemote(spawns)
-	if len(notRemote) != 2 {
-		t.Fatalf("NotRemote = %q, want the two linux-sandbox spawns", notRemote)
+	if len(notRemote) != 2 || notRemote[0] != spawns[3] || notRemote[1] != spawns[4] {
+		t.Fatalf("NotRemote = %v, want the two linux-sandbox spawns, Genrule first", notRemote)
 	}
-	if !strings.HasPrefix(notRemote[0], "Genrule //b:stamp (bazel-out/b/stamp)") || !strings.Contains(notRemote[0], "not remotable") {
-		t.Errorf("NotRemote[0] = %q: want the genrule, named not remotable", notRemote[0])
+	if why := WhyNotRemote(spawns[3]); !strings.HasPrefix(why, "Genrule //b:stamp (bazel-out/b/stamp): run by \"linux-sandbox\", not remotable") {
+		t.Errorf("WhyNotRemote(genrule) = %q: want it named not remotable", why)
 	}
-	if !strings.HasPrefix(notRemote[1], "GoCompilePkg //c") || !strings.Contains(notRemote[1], "remotable, yet run elsewhere") {
-		t.Errorf("NotRemote[1] = %q: want //c, remotable yet run locally", notRemote[1])
+	if why := WhyNotRemote(spawns[4]); !strings.Contains(why, "remotable, yet run elsewhere") {
+		t.Errorf("WhyNotRemote(//c) = %q: want remotable yet run locally", why)
 	}
 }
