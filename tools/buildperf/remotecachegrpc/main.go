@@ -47,20 +47,11 @@ func run() error {
 	if *workspace == "" {
 		return errors.New("no --workspace (run me with ./bazelw run)")
 	}
-	if *workDir == "" {
-		dir, err := buildrun.WorkDir("remotecache-grpc-check")
-		if err != nil {
-			return err
-		}
-		*workDir = dir
-	}
-	if err := os.RemoveAll(*workDir); err != nil {
+	work, err := buildrun.FreshWorkDir(*workDir, "remotecache-grpc-check")
+	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*workDir, 0o755); err != nil {
-		return err
-	}
-	c := &checker{workspace: *workspace, work: *workDir, targets: strings.Fields(*targets)}
+	c := &checker{workspace: *workspace, work: work, targets: strings.Fields(*targets)}
 	defer c.stop()
 	return c.all()
 }

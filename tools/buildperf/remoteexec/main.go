@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"time"
@@ -62,24 +63,15 @@ func run() error {
 	if *workspace == "" {
 		return errors.New("no --workspace (run me with ./bazelw run)")
 	}
-	if *workDir == "" {
-		dir, err := buildrun.WorkDir("remoteexec-check")
-		if err != nil {
-			return err
-		}
-		*workDir = dir
-	}
-	if err := os.RemoveAll(*workDir); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(*workDir, 0o755); err != nil {
+	work, err := buildrun.FreshWorkDir(*workDir, "remoteexec-check")
+	if err != nil {
 		return err
 	}
 	c := &checker{
-		workspace: *workspace, work: *workDir, jobs: *jobs,
+		workspace: *workspace, work: work, jobs: *jobs,
 		targets: strings.Fields(*targets), tests: strings.Fields(*tests),
-		copyL: filepath.Join(*workDir, "checkout-L"), baseL: filepath.Join(*workDir, "output-L"),
-		copyR: filepath.Join(*workDir, "checkout-R"), baseR: filepath.Join(*workDir, "output-R"),
+		copyL: filepath.Join(work, "checkout-L"), baseL: filepath.Join(work, "output-L"),
+		copyR: filepath.Join(work, "checkout-R"), baseR: filepath.Join(work, "output-R"),
 	}
 	defer c.stop()
 	return c.all()
@@ -133,15 +125,23 @@ func (c *checker) all() error {
 	fmt.Printf("   %d output files identical\n", n)
 
 	var testCounts map[string]int
+	var failed error
 	if len(c.tests) > 0 {
 		step("4. tests, executed remotely: " + strings.Join(c.tests, " "))
-		tested, err := c.bazel("test", c.tests)
-		if err != nil {
-			return err
-		}
+		tested, testErr := c.bazel("test", append([]string{"--keep_going"}, c.tests...))
 		fmt.Printf("   %s (%s)\n", tested.Summary, round(tested.Elapsed))
+		if testErr != nil {
+			for _, line := range strings.Split(tested.Output, "\n") {
+				if failedTestRe.MatchString(line) {
+					fmt.Printf("   %s\n", strings.TrimSpace(line))
+				}
+			}
+		}
 		if testCounts, err = c.checkRemote(tested); err != nil {
 			return err
+		}
+		if testErr != nil {
+			failed = fmt.Errorf("tests failed remotely (their logs: %s/bazel-testlogs): %w", c.copyR, testErr)
 		}
 	}
 
@@ -154,9 +154,16 @@ func (c *checker) all() error {
 	fmt.Printf("   outputs identical to the local build: %d files\n", n)
 	fmt.Printf("   wall time: local %s, remote %s (remote/local %.2f) with casd running %d actions at once on this machine\n",
 		round(local.Elapsed), round(remote.Elapsed), remote.Elapsed.Seconds()/local.Elapsed.Seconds(), c.jobs)
+	if failed != nil {
+		return failed
+	}
 	step("all checks passed")
 	return nil
 }
+
+// failedTestRe matches the lines of Bazel's test summary for a test that did
+// not pass.
+var failedTestRe = regexp.MustCompile(`^//\S+\s+(FAILED|TIMEOUT|NO STATUS|FAILED TO BUILD|INCOMPLETE)`)
 
 // bazel runs a build or test in R against the executor, as a user with
 // --config=remote-exec and the executor in user.bazelrc would. No disk cache:

@@ -70,10 +70,11 @@ func Bazel(dir, outputBase string, during func(), command string, args ...string
 	err := cmd.Run()
 	r.Elapsed = time.Since(start)
 	r.Output = out.String()
+	// A failed build or test run has its summary too (what ran before it failed).
+	r.parse()
 	if err != nil {
 		return r, fmt.Errorf("bazel %s in %s: %w\n%s", command, dir, err, Tail(r.Output, 40))
 	}
-	r.parse()
 	return r, nil
 }
 
@@ -165,6 +166,21 @@ func WorkDir(name string) (string, error) {
 		cache = filepath.Join(home, "monoreel")
 	}
 	return filepath.Join(cache, name), nil
+}
+
+// FreshWorkDir empties dir, or WorkDir(name) when dir is "", creates it, and
+// returns it: a check's scratch space, cleared at each run.
+func FreshWorkDir(dir, name string) (string, error) {
+	if dir == "" {
+		var err error
+		if dir, err = WorkDir(name); err != nil {
+			return "", err
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	return dir, os.MkdirAll(dir, 0o755)
 }
 
 // Tail returns the last lines of s.
