@@ -1,4 +1,4 @@
-// Command reapiadapter serves a REAPI server (a remote cache such as
+// Command reapiadapter serves a REAPI server (a remote cache or executor such as
 // buildbox-casd) to Bazel 7 and 8, which refuse a server whose lowest API
 // version is later than 2.0: it forwards every call to the server and widens
 // the API versions the server advertises to include 2.0 (see package

@@ -8,6 +8,10 @@
 //     configurations; with --before=REV, the same cold build of that revision
 //     first, for a before/after comparison in one run;
 //  2. warm: a clean build into another fresh output base, reading that cache;
+//     2b. remote execution: a clean build into another fresh output base with
+//     every action executed by buildbox-casd on loopback (buildbox-run-bubblewrap,
+//     through tools/reapiadapter), its time against the cold build's
+//     (--remote_exec=false skips it: one more cold build);
 //  3. no-op: the same build again;
 //  4. leaf edit: an exported declaration added to one library; how many actions
 //     re-run out of the build's total, and whether each belongs to a target that
@@ -31,12 +35,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/monoreel/monoreel/tools/buildperf/internal/buildrun"
+	"github.com/monoreel/monoreel/tools/buildperf/internal/casdstack"
 )
 
 func main() {
@@ -54,6 +60,7 @@ func run() error {
 	leaf := flag.String("leaf", "libs/snowflake", "the library package the leaf edit changes")
 	goBin := flag.String("go", "", "the pinned Go SDK's go (set by the BUILD file)")
 	before := flag.String("before", "", "a git revision to build cold too, before the checkout, for a before/after comparison")
+	remoteExec := flag.Bool("remote_exec", true, "build the targets with remote execution on a local buildbox-casd too (one more cold build)")
 	flag.Parse()
 	if *workspace == "" || *goBin == "" {
 		return errors.New("run me with ./bazelw run //tools/buildperf/bench")
@@ -78,7 +85,7 @@ func run() error {
 		return err
 	}
 	defer cache.Stop()
-	b := &bench{checkout: checkout, work: work, targets: strings.Fields(*targets), cache: cache}
+	b := &bench{checkout: checkout, work: work, targets: strings.Fields(*targets), cache: cache, remoteExec: *remoteExec}
 	defer b.shutdown()
 	if *before != "" {
 		if err := b.coldAt(*workspace, *before); err != nil {
@@ -92,6 +99,7 @@ type bench struct {
 	checkout, work string
 	targets        []string
 	cache          *buildrun.Cache
+	remoteExec     bool
 	bases          []string
 	before         *buildrun.Result // the cold build of --before, if any
 }
@@ -190,6 +198,12 @@ func (b *bench) all(leaf, goTool string) error {
 	report("2. clean build of %s with the warm remote cache: %s, %d of %d cacheable actions hit; %.1fx faster than cold (target: 5x)",
 		t, secs(warm.Elapsed), warm.Hits, warm.Cacheable(), ratio(cold.Elapsed, warm.Elapsed))
 
+	if b.remoteExec {
+		if err := b.remote(cold); err != nil {
+			return err
+		}
+	}
+
 	noop, err := b.build(warmBase, readCache...)
 	if err != nil {
 		return err
@@ -207,6 +221,30 @@ func (b *bench) all(leaf, goTool string) error {
 	report("5. cold clean build of //:release (%s): %s, %d actions", strings.Join(platforms, ", "), secs(release.Elapsed), release.Actions)
 
 	return b.goPeer(goTool, release.Elapsed, noop.Elapsed)
+}
+
+// remote builds the targets clean with every action executed by a local
+// buildbox-casd (its bubblewrap runner running as many actions as there are
+// cores), as --config=remote-exec does with a real executor, and reports its
+// time against the cold local build's.
+func (b *bench) remote(cold buildrun.Result) error {
+	jobs := runtime.NumCPU()
+	stack, err := casdstack.Start(filepath.Join(b.work, "casd"), casdstack.Options{ExecJobs: jobs})
+	if err != nil {
+		return err
+	}
+	defer stack.Stop()
+	r, err := b.build(b.base("remote-exec"), "--config=remote-exec", "--remote_executor=grpc://"+stack.AdapterAddr)
+	if err != nil {
+		return err
+	}
+	spawns, err := buildrun.ReadSpawns(r.ExecLog)
+	if err != nil {
+		return err
+	}
+	report("2b. clean build of %s with remote execution (buildbox-casd on loopback, bubblewrap, %d jobs): %s, %s; %.2fx the cold build's time",
+		strings.Join(b.targets, " "), jobs, secs(r.Elapsed), buildrun.RunnersSummary(buildrun.Runners(spawns)), ratio(r.Elapsed, cold.Elapsed))
+	return nil
 }
 
 // leafEdit adds an exported constant to a library, rebuilds, and checks that only

@@ -22,18 +22,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/monoreel/monoreel/libs/testproc"
 	"github.com/monoreel/monoreel/tools/buildperf/internal/buildrun"
-	"github.com/monoreel/monoreel/tools/reapiadapter/adapter"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"github.com/monoreel/monoreel/tools/buildperf/internal/casdstack"
 )
 
 func main() {
@@ -51,20 +47,11 @@ func run() error {
 	if *workspace == "" {
 		return errors.New("no --workspace (run me with ./bazelw run)")
 	}
-	if *workDir == "" {
-		dir, err := buildrun.WorkDir("remotecache-grpc-check")
-		if err != nil {
-			return err
-		}
-		*workDir = dir
-	}
-	if err := os.RemoveAll(*workDir); err != nil {
+	work, err := buildrun.FreshWorkDir(*workDir, "remotecache-grpc-check")
+	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*workDir, 0o755); err != nil {
-		return err
-	}
-	c := &checker{workspace: *workspace, work: *workDir, targets: strings.Fields(*targets)}
+	c := &checker{workspace: *workspace, work: work, targets: strings.Fields(*targets)}
 	defer c.stop()
 	return c.all()
 }
@@ -73,10 +60,7 @@ type checker struct {
 	workspace, work string
 	targets         []string
 	// casd and the adapter in front of it, both plaintext gRPC on loopback.
-	casd                  *testproc.Process
-	casdAddr, adapterAddr string
-	adapter               *grpc.Server
-	backend               *grpc.ClientConn
+	reapi *casdstack.Stack
 	// Output bases A and B and the copies of the checkout they build from, as in
 	// tools/buildperf/remotecache.
 	baseA, baseB, copyA, copyB string
@@ -134,7 +118,7 @@ func (c *checker) build(dir, outputBase string) (buildrun.Result, error) {
 		return buildrun.Result{}, err
 	}
 	r, err := buildrun.Bazel(dir, outputBase, nil, "build", append([]string{
-		"--config=remote-cache-grpc", "--remote_cache=grpc://" + c.adapterAddr,
+		"--config=remote-cache-grpc", "--remote_cache=grpc://" + c.reapi.AdapterAddr,
 		"--remote_upload_local_results", "--disk_cache=",
 	}, c.targets...)...)
 	for _, w := range r.CacheWarnings() {
@@ -147,7 +131,7 @@ func (c *checker) build(dir, outputBase string) (buildrun.Result, error) {
 // action runs) and reports Bazel's verdict on casd's API versions.
 func (c *checker) direct() error {
 	r, err := buildrun.Bazel(c.copyB, c.baseB, nil, "build", append([]string{
-		"--nobuild", "--config=remote-cache-grpc", "--remote_cache=grpc://" + c.casdAddr, "--disk_cache=",
+		"--nobuild", "--config=remote-cache-grpc", "--remote_cache=grpc://" + c.reapi.CasdAddr, "--disk_cache=",
 	}, c.targets...)...)
 	refusal := buildrun.FirstLine(r.Output, "is not supported by the server")
 	version := c.bazelVersion()
@@ -175,29 +159,11 @@ func (c *checker) bazelVersion() string {
 
 // start runs casd (storage under the work dir) and the adapter in front of it.
 func (c *checker) start() error {
-	binary, err := exec.LookPath("buildbox-casd")
-	if err != nil {
-		return fmt.Errorf("buildbox-casd not found: install the Debian package buildbox from testing (./bazelw does): %w", err)
-	}
-	if c.casdAddr, err = testproc.PickAddr(); err != nil {
+	var err error
+	if c.reapi, err = casdstack.Start(c.work, casdstack.Options{}); err != nil {
 		return err
 	}
-	c.casd, err = testproc.LaunchCasd(binary, c.casdAddr, filepath.Join(c.work, "casd"), filepath.Join(c.work, "casd.log"))
-	if err != nil {
-		return err
-	}
-	c.backend, err = grpc.NewClient(c.casdAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	c.adapterAddr = lis.Addr().String()
-	c.adapter = adapter.NewServer(c.backend)
-	go c.adapter.Serve(lis)
-	step(fmt.Sprintf("casd at %s (storage %s), the adapter at %s", c.casdAddr, filepath.Join(c.work, "casd"), c.adapterAddr))
+	step(fmt.Sprintf("casd at %s (storage %s), the adapter at %s", c.reapi.CasdAddr, c.reapi.Storage, c.reapi.AdapterAddr))
 	return nil
 }
 
@@ -210,14 +176,8 @@ func (c *checker) stop() {
 			}
 		}
 	}
-	if c.adapter != nil {
-		c.adapter.Stop()
-	}
-	if c.backend != nil {
-		c.backend.Close()
-	}
-	if c.casd != nil {
-		c.casd.Stop()
+	if c.reapi != nil {
+		c.reapi.Stop()
 	}
 }
 

@@ -64,8 +64,20 @@
 //     capabilities that a 2.0 client never calls or reads.
 //
 // So every message a Bazel 7 cache client sends is a valid 2.x message with the
-// meaning 2.0 gives it. Remote execution is not covered: whether an executor
-// honours a 2.0 Command's fields is the executor's business, not checked here.
+// meaning 2.0 gives it.
+//
+// # Remote execution
+//
+// Execute and WaitExecution (build.bazel.remote.execution.v2.Execution) and
+// google.longrunning.Operations are forwarded like every other call, and the
+// execution capabilities pass through GetCapabilities. What an executor does
+// with the Command is between Bazel and the executor, and the adapter does not
+// touch it (rewriting a Command would change its digest, so the action's).
+// Checked with casd 1.4.16 and buildbox-run-bubblewrap (execute_test.go,
+// tools/buildperf/remoteexec): casd reads a Command's outputs from output_paths
+// (2.1) only; a 2.0-only Command (output_files and output_directories) runs but
+// gets none of its outputs back. Bazel 7.7.1 fills all three fields (and an
+// empty Command.platform), so its actions work; a strict 2.0 client would not.
 package adapter
 
 import (

@@ -33,6 +33,12 @@ type Spawn struct {
 	// RemoteCacheable is false for actions Bazel never looks up in, nor uploads
 	// to, a remote cache (no-remote-cache, no-cache, stamped...).
 	RemoteCacheable bool
+	// Runner is the strategy that ran the spawn ("remote", "linux-sandbox",
+	// "remote cache hit"...) and Remotable whether remote execution was
+	// allowed for it (tags such as no-remote-exec forbid it). Only the binary
+	// log carries them here; they are empty in spawns read from a compact log.
+	Runner    string
+	Remotable bool
 }
 
 // ID names the spawn the same way in two builds of the same targets: its first
@@ -91,6 +97,8 @@ func readBinary(r *bufio.Reader) ([]*Spawn, error) {
 			Outputs:         map[string]string{},
 			CacheHit:        exec.GetCacheHit(),
 			RemoteCacheable: exec.GetRemoteCacheable(),
+			Runner:          exec.GetRunner(),
+			Remotable:       exec.GetRemotable(),
 		}
 		for _, in := range exec.GetInputs() {
 			s.Inputs[in.GetPath()] = in.GetDigest().GetHash()

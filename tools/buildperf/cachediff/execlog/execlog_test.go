@@ -55,8 +55,10 @@ func binarySample(t testing.TB) []byte {
 			Mnemonic:        "Genrule",
 			TargetLabel:     "//pkg:now",
 			RemoteCacheable: true,
+			Remotable:       true,
+			Runner:          "remote",
 		},
-		&pb.SpawnExec{Mnemonic: "GoLink", TargetLabel: "//pkg:bin", CacheHit: true,
+		&pb.SpawnExec{Mnemonic: "GoLink", TargetLabel: "//pkg:bin", CacheHit: true, Runner: "remote cache hit",
 			ListedOutputs: []string{"bazel-out/bin/pkg/bin"}},
 	)
 }
@@ -70,7 +72,7 @@ func TestReadBinary(t *testing.T) {
 		t.Fatalf("got %d spawns, want 2", len(spawns))
 	}
 	s := spawns[0]
-	if s.Label != "//pkg:now" || s.Mnemonic != "Genrule" || s.CacheHit || !s.RemoteCacheable {
+	if s.Label != "//pkg:now" || s.Mnemonic != "Genrule" || s.CacheHit || !s.RemoteCacheable || !s.Remotable || s.Runner != "remote" {
 		t.Errorf("spawn 0 = %+v", s)
 	}
 	if s.Env["PATH"] != "/bin" || s.Platform["OSFamily"] != "Linux" || s.Args[2] != "date > $1" {
@@ -85,7 +87,7 @@ func TestReadBinary(t *testing.T) {
 	if s.ID() != "bazel-out/bin/pkg/missing" {
 		t.Errorf("ID = %q, want the first output path", s.ID())
 	}
-	if !spawns[1].CacheHit || spawns[1].ID() != "bazel-out/bin/pkg/bin" {
+	if !spawns[1].CacheHit || spawns[1].Remotable || spawns[1].Runner != "remote cache hit" || spawns[1].ID() != "bazel-out/bin/pkg/bin" {
 		t.Errorf("spawn 1 = %+v", spawns[1])
 	}
 }

@@ -20,11 +20,12 @@ type Result struct {
 	Output  string
 	Summary string // "N processes: ..."
 	// Processes counts the spawns; Hits those served by the remote cache;
-	// Internal those Bazel does itself (never cached).
-	Processes, Hits, Internal int
+	// Internal those Bazel does itself (never cached); Remote those executed
+	// remotely.
+	Processes, Hits, Internal, Remote int
 	// Actions counts every action of the build, spawns or not ("N total actions").
 	Actions int
-	// ExecLog is the binary execution log of a build.
+	// ExecLog is the binary execution log of a build or test run.
 	ExecLog string
 	Elapsed time.Duration
 }
@@ -44,18 +45,20 @@ var (
 	summaryRe  = regexp.MustCompile(`INFO: (\d+) processes?(?:: ([^\n]*))?\.`)
 	hitRe      = regexp.MustCompile(`(\d+) remote cache hit`)
 	internalRe = regexp.MustCompile(`(\d+) internal`)
+	remoteRe   = regexp.MustCompile(`(\d+) remote(?:,|$)`)
 	actionsRe  = regexp.MustCompile(`(\d+) total actions?`)
 )
 
-// Bazel runs dir/bazelw with its own output base. A build also writes its binary
-// execution log next to the output base (the binary log, not the compact one:
+// Bazel runs dir/bazelw with its own output base. A build or a test run also
+// writes its binary execution log next to the output base
+// (<output base>.<command>.exec.bin) (the binary log, not the compact one:
 // Debian's Bazel lacks the zstd library the compact log needs). If during is set,
 // it is called once, when the first action starts.
 func Bazel(dir, outputBase string, during func(), command string, args ...string) (Result, error) {
 	all := []string{"--output_base=" + outputBase, command}
 	var r Result
-	if command == "build" {
-		r.ExecLog = outputBase + ".exec.bin"
+	if command == "build" || command == "test" {
+		r.ExecLog = outputBase + "." + command + ".exec.bin"
 		all = append(all, "--execution_log_binary_file="+r.ExecLog, "--color=no", "--curses=no")
 	}
 	all = append(all, args...)
@@ -67,10 +70,11 @@ func Bazel(dir, outputBase string, during func(), command string, args ...string
 	err := cmd.Run()
 	r.Elapsed = time.Since(start)
 	r.Output = out.String()
+	// A failed build or test run has its summary too (what ran before it failed).
+	r.parse()
 	if err != nil {
 		return r, fmt.Errorf("bazel %s in %s: %w\n%s", command, dir, err, Tail(r.Output, 40))
 	}
-	r.parse()
 	return r, nil
 }
 
@@ -87,6 +91,9 @@ func (r *Result) parse() {
 		}
 		if i := internalRe.FindStringSubmatch(m[2]); i != nil {
 			r.Internal, _ = strconv.Atoi(i[1])
+		}
+		if x := remoteRe.FindStringSubmatch(m[2]); x != nil {
+			r.Remote, _ = strconv.Atoi(x[1])
 		}
 	}
 }
@@ -159,6 +166,21 @@ func WorkDir(name string) (string, error) {
 		cache = filepath.Join(home, "monoreel")
 	}
 	return filepath.Join(cache, name), nil
+}
+
+// FreshWorkDir empties dir, or WorkDir(name) when dir is "", creates it, and
+// returns it: a check's scratch space, cleared at each run.
+func FreshWorkDir(dir, name string) (string, error) {
+	if dir == "" {
+		var err error
+		if dir, err = WorkDir(name); err != nil {
+			return "", err
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	return dir, os.MkdirAll(dir, 0o755)
 }
 
 // Tail returns the last lines of s.

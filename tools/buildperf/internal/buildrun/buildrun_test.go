@@ -10,21 +10,25 @@ import (
 
 func TestParseSummary(t *testing.T) {
 	for _, tc := range []struct {
-		output                             string
-		processes, hits, internal, actions int
-		cacheable                          int
-		summary                            string
+		output                                     string
+		processes, hits, internal, remote, actions int
+		cacheable                                  int
+		summary                                    string
 	}{
 		{"INFO: 252 processes: 229 remote cache hit, 23 internal.\nINFO: Build completed successfully, 252 total actions\n",
-			252, 229, 23, 252, 229, "252 processes: 229 remote cache hit, 23 internal."},
+			252, 229, 23, 0, 252, 229, "252 processes: 229 remote cache hit, 23 internal."},
 		{"INFO: 3 processes: 1 internal, 2 linux-sandbox.\nINFO: Build completed successfully, 3 total actions\n",
-			3, 0, 1, 3, 2, "3 processes: 1 internal, 2 linux-sandbox."},
-		{"INFO: 0 processes.\nINFO: Build completed successfully, 1 total action\n", 0, 0, 0, 1, 0, "0 processes."},
+			3, 0, 1, 0, 3, 2, "3 processes: 1 internal, 2 linux-sandbox."},
+		{"INFO: 267 processes: 6 internal, 261 remote.\nINFO: Build completed successfully, 267 total actions\n",
+			267, 0, 6, 261, 267, 261, "267 processes: 6 internal, 261 remote."},
+		{"INFO: 9 processes: 2 remote cache hit, 3 remote, 4 internal.\nINFO: Build completed successfully, 9 total actions\n",
+			9, 2, 4, 3, 9, 5, "9 processes: 2 remote cache hit, 3 remote, 4 internal."},
+		{"INFO: 0 processes.\nINFO: Build completed successfully, 1 total action\n", 0, 0, 0, 0, 1, 0, "0 processes."},
 	} {
 		r := Result{Output: tc.output}
 		r.parse()
-		if r.Processes != tc.processes || r.Hits != tc.hits || r.Internal != tc.internal || r.Actions != tc.actions ||
-			r.Cacheable() != tc.cacheable || r.Summary != tc.summary {
+		if r.Processes != tc.processes || r.Hits != tc.hits || r.Internal != tc.internal || r.Remote != tc.remote ||
+			r.Actions != tc.actions || r.Cacheable() != tc.cacheable || r.Summary != tc.summary {
 			t.Errorf("parse(%q) = %+v", tc.output, r)
 		}
 	}

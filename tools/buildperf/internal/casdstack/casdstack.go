@@ -1,0 +1,86 @@
+// Package casdstack runs a real REAPI server on loopback for the build proofs
+// (tools/buildperf/remotecachegrpc, remoteexec): buildbox-casd (Debian testing's
+// buildbox), optionally with its local Execution service, and
+// tools/reapiadapter in front of it, which Bazel < 9 needs to accept casd. Bazel
+// talks to the adapter (AdapterAddr); CasdAddr is casd itself.
+package casdstack
+
+import (
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/monoreel/monoreel/libs/testproc"
+	"github.com/monoreel/monoreel/tools/reapiadapter/adapter"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Stack is casd and the adapter in front of it, both plaintext gRPC on loopback.
+type Stack struct {
+	CasdAddr, AdapterAddr string
+	// Storage is casd's storage directory, Log its log.
+	Storage, Log string
+	casd         *testproc.Process
+	adapter      *grpc.Server
+	backend      *grpc.ClientConn
+}
+
+// Options says what casd serves besides a cache.
+type Options struct {
+	// ExecJobs > 0 turns on casd's Execution service with
+	// buildbox-run-bubblewrap, running up to ExecJobs actions at once
+	// (testproc.CasdExecutorArgs says what an action sees).
+	ExecJobs int
+}
+
+// Start runs casd, its storage and log under dir, and the adapter in front of it.
+func Start(dir string, opts Options) (*Stack, error) {
+	binary, err := exec.LookPath("buildbox-casd")
+	if err != nil {
+		return nil, fmt.Errorf("buildbox-casd not found: install the Debian package buildbox from testing (./bazelw does): %w", err)
+	}
+	var extra []string
+	if opts.ExecJobs > 0 {
+		runner, err := exec.LookPath("buildbox-run-bubblewrap")
+		if err != nil {
+			return nil, fmt.Errorf("buildbox-run-bubblewrap not found: install the Debian package buildbox from testing (./bazelw does): %w", err)
+		}
+		extra = testproc.CasdExecutorArgs(runner, opts.ExecJobs)
+	}
+	s := &Stack{Storage: filepath.Join(dir, "casd"), Log: filepath.Join(dir, "casd.log")}
+	if s.CasdAddr, err = testproc.PickAddr(); err != nil {
+		return nil, err
+	}
+	if s.casd, err = testproc.LaunchCasd(binary, s.CasdAddr, s.Storage, s.Log, extra...); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if s.backend, err = grpc.NewClient(s.CasdAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		s.Stop()
+		return nil, err
+	}
+	s.AdapterAddr = lis.Addr().String()
+	s.adapter = adapter.NewServer(s.backend)
+	go s.adapter.Serve(lis)
+	return s, nil
+}
+
+// Stop ends the adapter and casd.
+func (s *Stack) Stop() {
+	if s.adapter != nil {
+		s.adapter.Stop()
+	}
+	if s.backend != nil {
+		s.backend.Close()
+	}
+	if s.casd != nil {
+		s.casd.Stop()
+	}
+}
