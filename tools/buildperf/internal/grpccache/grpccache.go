@@ -191,6 +191,10 @@ func (c *Cache) Flags() []string {
 		"--remote_header=Authorization=Bearer " + c.Token}
 }
 
+// CasdEndpoint is casd's own address, plaintext, no adapter, no front: for
+// showing what Bazel makes of casd alone.
+func (c *Cache) CasdEndpoint() string { return "grpc://" + c.casdAddr }
+
 // CASDir is where casd keeps its blobs, one file each: <cache>/cas/objects/<2 hex>/<62 hex>.
 func (c *Cache) CASDir() string { return filepath.Join(c.Dir, "casd", "cas", "objects") }
 
