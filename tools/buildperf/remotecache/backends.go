@@ -99,8 +99,8 @@ func (g *grpcBackend) start(work string) error {
 }
 
 func (g *grpcBackend) describe() string {
-	return fmt.Sprintf("a gRPC cache: nginx at %s (TLS, CA %s, bearer token) -> reapiadapter -> buildbox-casd (storage %s)",
-		g.cache.Endpoint, g.cache.CAFile, filepath.Dir(filepath.Dir(g.cache.CASDir())))
+	return fmt.Sprintf("a gRPC cache: nginx at %s (TLS, CA %s) and %s (plaintext: Debian's Bazel cannot do TLS), bearer token -> reapiadapter -> buildbox-casd (storage %s)",
+		g.cache.Endpoint, g.cache.CAFile, g.cache.PlainEndpoint, filepath.Dir(filepath.Dir(g.cache.CASDir())))
 }
 
 func (g *grpcBackend) flags() []string {

@@ -11,6 +11,13 @@
 // adapter (tools/reapiadapter: Bazel < 9 needs it to accept casd) sits next to
 // casd, both plaintext on loopback: they are one cache server to the outside,
 // and the adapter needs no TLS or auth of its own.
+//
+// The front also listens in plaintext HTTP/2 (h2c) on a second loopback port,
+// with the same token check: Debian's Bazel 7.7.1 (on OpenJDK 25) cannot open a
+// grpcs:// connection at all ("Failed to init TLS infrastructure: JDK provider
+// does not support ALPN protocol", then it builds without the cache), so the
+// builds of the checks reach the front there (Flags); TLSFlags are what a Bazel
+// with working TLS uses, and the package's test checks the TLS listener.
 package grpccache
 
 import (
@@ -46,8 +53,10 @@ const maxMessage = 64 << 20
 // Cache is buildbox-casd, the adapter and the nginx front, with their files
 // under Dir.
 type Cache struct {
-	// Endpoint is what Bazel's --remote_cache takes: grpcs://127.0.0.1:<port>.
+	// Endpoint is the front's TLS listener: grpcs://127.0.0.1:<port>.
 	Endpoint string
+	// PlainEndpoint is its plaintext one, same token: grpc://127.0.0.1:<port>.
+	PlainEndpoint string
 	// CAFile is the CA that signed the front's certificate (--tls_certificate).
 	CAFile string
 	// Token is the bearer token the front requires.
@@ -102,8 +111,13 @@ func Start(dir string) (c *Cache, err error) {
 	if err != nil {
 		return nil, err
 	}
+	plainPort, err := buildrun.FreePort()
+	if err != nil {
+		return nil, err
+	}
 	c.Endpoint = fmt.Sprintf("grpcs://127.0.0.1:%d", port)
-	c.front, err = buildrun.StartNginx(filepath.Join(dir, "nginx"), frontConfig(port, cert, key, c.Token, c.adapterAddr),
+	c.PlainEndpoint = fmt.Sprintf("grpc://127.0.0.1:%d", plainPort)
+	c.front, err = buildrun.StartNginx(filepath.Join(dir, "nginx"), frontConfig(port, plainPort, cert, key, c.Token, c.adapterAddr),
 		func() error {
 			conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
 			if err == nil {
@@ -118,7 +132,7 @@ func Start(dir string) (c *Cache, err error) {
 }
 
 // frontConfig is nginx's http block for the front: TLS, the token, the adapter.
-func frontConfig(port int, cert, key, token, adapterAddr string) string {
+func frontConfig(port, plainPort int, cert, key, token, adapterAddr string) string {
 	return fmt.Sprintf(`  # The one credential this cache accepts; anything else is refused. (A key as
   # long as "Bearer <token>" needs larger buckets than the default 64 bytes.)
   map_hash_bucket_size 128;
@@ -134,6 +148,8 @@ func frontConfig(port int, cert, key, token, adapterAddr string) string {
   }
   server {
     listen 127.0.0.1:%[1]d ssl http2;
+    # Plaintext HTTP/2, loopback only: for a Bazel without working TLS (package doc).
+    listen 127.0.0.1:%[6]d http2;
     ssl_certificate %[2]s;
     ssl_certificate_key %[3]s;
     ssl_protocols TLSv1.2 TLSv1.3;
@@ -150,7 +166,7 @@ func frontConfig(port int, cert, key, token, adapterAddr string) string {
       grpc_pass grpc://reapi_adapter;
     }
   }
-`, port, cert, key, token, adapterAddr)
+`, port, cert, key, token, adapterAddr, plainPort)
 }
 
 // makeTLS makes a CA (c.CAFile) and the front's certificate for loopback.
@@ -184,11 +200,17 @@ func newToken() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// Flags are Bazel's flags for this cache, as a team's user.bazelrc has them
-// (with --config=remote-cache-grpc): the endpoint, the CA, the token.
-func (c *Cache) Flags() []string {
+// TLSFlags are Bazel's flags for this cache as a team's user.bazelrc has them
+// (with --config=remote-cache-grpc): the TLS endpoint, the CA, the token.
+func (c *Cache) TLSFlags() []string {
 	return []string{"--remote_cache=" + c.Endpoint, "--tls_certificate=" + c.CAFile,
 		"--remote_header=Authorization=Bearer " + c.Token}
+}
+
+// Flags are the flags the checks build with: the plaintext listener and the
+// token (Debian's Bazel cannot do TLS; package doc).
+func (c *Cache) Flags() []string {
+	return []string{"--remote_cache=" + c.PlainEndpoint, "--remote_header=Authorization=Bearer " + c.Token}
 }
 
 // CasdEndpoint is casd's own address, plaintext, no adapter, no front: for

@@ -5,11 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -46,8 +49,18 @@ func TestFront(t *testing.T) {
 		}
 		conn.Close()
 	}
-	if n := c.Writes(); n != 2 {
-		t.Errorf("Writes() = %d after two refused writes, want 2 (attempts count)", n)
+	// The plaintext listener checks the same token.
+	plain, err := grpc.NewClient(strings.TrimPrefix(c.PlainEndpoint, "grpc://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = repb.NewContentAddressableStorageClient(plain).BatchUpdateBlobs(ctx, write)
+	plain.Close()
+	if status.Code(err) != codes.Unauthenticated {
+		t.Errorf("BatchUpdateBlobs without a token on the plaintext listener: %v, want Unauthenticated", err)
+	}
+	if n := waitWrites(c, 3); n != 3 {
+		t.Errorf("Writes() = %d after three refused writes, want 3 (attempts count)", n)
 	}
 
 	conn, err := c.Dial(c.Token)
@@ -75,8 +88,8 @@ func TestFront(t *testing.T) {
 	if low := caps.GetLowApiVersion(); low.GetMajor() != 2 || low.GetMinor() != 0 {
 		t.Errorf("low_api_version through the front = %v, want the adapter's 2.0", low)
 	}
-	if n := c.Writes(); n != 3 {
-		t.Errorf("Writes() = %d, want 3", n)
+	if n := waitWrites(c, 4); n != 4 {
+		t.Errorf("Writes() = %d, want 4", n)
 	}
 
 	// casd dies behind the front: calls fail; restarted, they go through again.
@@ -93,4 +106,14 @@ func TestFront(t *testing.T) {
 	if err := c.WaitReady(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// waitWrites waits up to 10 s for Writes to reach want: nginx writes the access
+// log line after the response.
+func waitWrites(c *Cache, want int) int {
+	n := c.Writes()
+	for deadline := time.Now().Add(10 * time.Second); n != want && time.Now().Before(deadline); n = c.Writes() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return n
 }
