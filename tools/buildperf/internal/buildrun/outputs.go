@@ -54,7 +54,8 @@ func CompareOutputs(dirA, baseA, dirB, baseB string, targets []string) (int, err
 }
 
 func outputFiles(dir, base string, targets []string) ([]string, error) {
-	args := append([]string{"--output_base=" + base, "cquery", "--output=files"}, targets...)
+	// cquery takes one query expression: several targets are their union.
+	args := []string{"--output_base=" + base, "cquery", "--output=files", strings.Join(targets, " + ")}
 	cmd := exec.Command(filepath.Join(dir, "bazelw"), args...)
 	cmd.Dir = dir
 	out, err := cmd.Output()
