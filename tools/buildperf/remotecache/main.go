@@ -239,7 +239,12 @@ func (c *checker) cacheGoesAway() error {
 	if err != nil {
 		return fmt.Errorf("the build failed when the cache went away: %w", err)
 	}
-	warning := buildrun.FirstLine(fault.Output, "remote cache")
+	// A Bazel warning, not the summary's "remote cache hit": the hits before the
+	// cache died do not prove the fallback.
+	warning := ""
+	if w := fault.CacheWarnings(); len(w) > 0 {
+		warning = strings.ReplaceAll(w[0], "\n", " ")
+	}
 	if warning == "" {
 		return fmt.Errorf("the build survived the cache going away but printed no remote cache warning:\n%s", buildrun.Tail(fault.Output, 20))
 	}
