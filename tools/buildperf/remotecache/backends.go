@@ -143,7 +143,8 @@ func (g *grpcBackend) checkAuth() (string, error) {
 	if status.Code(err) != codes.Unauthenticated {
 		return "", fmt.Errorf("anonymous BatchUpdateBlobs: %v; want UNAUTHENTICATED", err)
 	}
-	refused := strings.TrimPrefix(err.Error(), "rpc error: ")
+	// The first line: the status without nginx's HTML page, which follows it.
+	refused, _, _ := strings.Cut(strings.TrimPrefix(err.Error(), "rpc error: "), "\n")
 	resp, err := write(g.cache.Token)
 	if err != nil {
 		return "", fmt.Errorf("BatchUpdateBlobs with the token: %w", err)
