@@ -12,6 +12,10 @@
 //     every action executed by buildbox-casd on loopback (buildbox-run-bubblewrap,
 //     through tools/reapiadapter), its time against the cold build's
 //     (--remote_exec=false skips it: one more cold build);
+//     2g. then the same two builds against a gRPC cache as a team runs one
+//     (tools/buildperf/internal/grpccache: casd behind the REAPI adapter behind
+//     nginx with TLS and a bearer token): cold uploading to it, warm reading it,
+//     each next to the HTTP cache's figure;
 //  3. no-op: the same build again;
 //  4. leaf edit: an exported declaration added to one library; how many actions
 //     re-run out of the build's total, and whether each belongs to a target that
@@ -23,7 +27,7 @@
 //     GOCACHE) and warm.
 //
 // It works on a copy of the checkout and a cache under the cache dir, so it never
-// touches your tree or your output base. It takes about 15 minutes on 2 cores:
+// touches your tree or your output base. It takes about 25 minutes on 2 cores:
 //
 //	./bazelw run //tools/buildperf/bench [-- --targets=//... --leaf=libs/snowflake]
 package main
@@ -43,6 +47,7 @@ import (
 
 	"github.com/monoreel/monoreel/tools/buildperf/internal/buildrun"
 	"github.com/monoreel/monoreel/tools/buildperf/internal/casdstack"
+	"github.com/monoreel/monoreel/tools/buildperf/internal/grpccache"
 )
 
 func main() {
@@ -85,7 +90,12 @@ func run() error {
 		return err
 	}
 	defer cache.Stop()
-	b := &bench{checkout: checkout, work: work, targets: strings.Fields(*targets), cache: cache, remoteExec: *remoteExec}
+	grpcCache, err := grpccache.Start(filepath.Join(work, "grpc-cache"))
+	if err != nil {
+		return err
+	}
+	defer grpcCache.Stop()
+	b := &bench{checkout: checkout, work: work, targets: strings.Fields(*targets), cache: cache, grpcCache: grpcCache, remoteExec: *remoteExec}
 	defer b.shutdown()
 	if *before != "" {
 		if err := b.coldAt(*workspace, *before); err != nil {
@@ -100,6 +110,7 @@ type bench struct {
 	targets        []string
 	cache          *buildrun.Cache
 	remoteExec     bool
+	grpcCache      *grpccache.Cache
 	bases          []string
 	before         *buildrun.Result // the cold build of --before, if any
 }
@@ -198,6 +209,9 @@ func (b *bench) all(leaf, goTool string) error {
 	report("2. clean build of %s with the warm remote cache: %s, %d of %d cacheable actions hit; %.1fx faster than cold (target: 5x)",
 		t, secs(warm.Elapsed), warm.Hits, warm.Cacheable(), ratio(cold.Elapsed, warm.Elapsed))
 
+	if err := b.grpcRows(cold, warm); err != nil {
+		return err
+	}
 	if b.remoteExec {
 		if err := b.remote(cold); err != nil {
 			return err
@@ -244,6 +258,26 @@ func (b *bench) remote(cold buildrun.Result) error {
 	}
 	report("2b. clean build of %s with remote execution (buildbox-casd on loopback, bubblewrap, %d jobs): %s, %s; %.2fx the cold build's time",
 		strings.Join(b.targets, " "), jobs, secs(r.Elapsed), buildrun.RunnersSummary(buildrun.Runners(spawns)), ratio(r.Elapsed, cold.Elapsed))
+	return nil
+}
+
+// grpcRows builds cold uploading to the gRPC cache, then warm from it, and
+// sets each figure next to the HTTP cache's.
+func (b *bench) grpcRows(httpCold, httpWarm buildrun.Result) error {
+	t := strings.Join(b.targets, " ")
+	flags := append([]string{"--config=remote-cache-grpc"}, b.grpcCache.Flags()...)
+	cold, err := b.build(b.base("cold-grpc"), append(flags, "--remote_upload_local_results")...)
+	if err != nil {
+		return err
+	}
+	report("2g. cold clean build of %s uploading to the gRPC cache (TLS, token, adapter, casd): %s, %d actions; gRPC / HTTP upload: %.2f (%s)",
+		t, secs(cold.Elapsed), cold.Actions, ratio(cold.Elapsed, httpCold.Elapsed), secs(httpCold.Elapsed))
+	warm, err := b.build(b.base("warm-grpc"), flags...)
+	if err != nil {
+		return err
+	}
+	report("    clean build of %s with the warm gRPC cache: %s, %d of %d cacheable actions hit; %.1fx faster than its cold; gRPC / HTTP warm: %.2f (%s)",
+		t, secs(warm.Elapsed), warm.Hits, warm.Cacheable(), ratio(cold.Elapsed, warm.Elapsed), ratio(warm.Elapsed, httpWarm.Elapsed), secs(httpWarm.Elapsed))
 	return nil
 }
 

@@ -1,7 +1,11 @@
 // Command remotecache proves that Monoreel's build is hermetic enough to share a
-// remote cache between machines and checkouts. It starts a real HTTP cache (nginx
-// with WebDAV PUT, from Debian) on loopback, with its storage under the cache dir,
-// and then:
+// remote cache between machines and checkouts. It starts a real remote cache on
+// loopback, with its storage under the cache dir: with -backend=http (the
+// default) an HTTP cache (nginx with WebDAV PUT, from Debian); with -backend=grpc
+// a gRPC (REAPI) cache as a team runs one (tools/buildperf/internal/grpccache:
+// buildbox-casd behind tools/reapiadapter behind nginx with TLS and a bearer
+// token, Bazel using grpcs:// with --tls_certificate and the token in
+// --remote_header). Then:
 //
 //  1. builds the targets into a fresh output base A, from a copy of the checkout,
 //     with an empty cache (uploading), and requires its execution log to hold one
@@ -12,15 +16,20 @@
 //  3. compares the outputs of A and B byte for byte;
 //  4. builds a planted non-hermetic action (//tools/buildperf/cachediff/testdata) in A and B
 //     and requires cachediff to name it as the culprit of the misses it causes;
-//  5. stops the cache in the middle of a clean build: the build must still succeed,
-//     locally, with a warning;
-//  6. corrupts every blob in the cache: a clean build must refuse them (digests),
-//     run the actions locally and produce the same outputs as A;
-//  7. checks that a cache behind basic auth rejects an anonymous upload, and that
-//     --config=remote-cache (read-only) never writes.
+//  5. stops the cache in the middle of a clean build (HTTP: nginx; gRPC: casd,
+//     behind the front): the build must still succeed, locally, with a warning;
+//  6. corrupts every blob in the cache (HTTP: nginx's files; gRPC: casd's
+//     cas/objects): a clean build must refuse them (digests), run the actions
+//     locally and produce the same outputs as A;
+//  7. checks that an anonymous upload is refused (HTTP: basic auth, 401; gRPC:
+//     no bearer token, UNAUTHENTICATED) and an authenticated one accepted, and
+//     that --config=remote-cache (or remote-cache-grpc), read-only, never writes;
+//  8. (gRPC) asks Bazel to use casd without the adapter and reports what it says:
+//     Bazel 7 and 8 refuse it ("The client supported API versions, 2.0 to 2.0, is
+//     not supported by the server, 2.1 to 2.12"); Bazel 9 accepts it.
 //
-// Run it as `./bazelw run //tools/buildperf/remotecache -- [--targets=//...]`; CI runs it
-// after the tests (.ci/run).
+// Run it as `./bazelw run //tools/buildperf/remotecache -- [--backend=grpc] [--targets=//...]`;
+// CI runs it after the tests (.ci/run), on both backends.
 package main
 
 import (
@@ -28,7 +37,6 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,8 +59,18 @@ func run() error {
 	targets := flag.String("targets", "//...", "space-separated targets to build into A and B (steps 1-3)")
 	faultTargets := flag.String("fault_targets", "//services/idgen:idgen", "space-separated targets for the fault and access steps (5-7), each a clean build")
 	cachediff := flag.String("cachediff", "", "the cachediff binary (set by the BUILD file)")
-	workDir := flag.String("work_dir", "", "where output bases, the copy and the cache storage go (default: <cache dir>/remotecache-check)")
+	workDir := flag.String("work_dir", "", "where output bases, the copy and the cache storage go (default: <cache dir>/remotecache-check, -grpc-check for gRPC)")
+	kind := flag.String("backend", "http", "the cache: http (nginx WebDAV) or grpc (casd, the adapter, nginx with TLS and a token)")
 	flag.Parse()
+	var cache backend
+	switch *kind {
+	case "http":
+		cache = &httpBackend{}
+	case "grpc":
+		cache = &grpcBackend{}
+	default:
+		return fmt.Errorf("-backend=%q: want http or grpc", *kind)
+	}
 	if *workspace == "" && *workspaceOf != "" {
 		real, err := filepath.EvalSymlinks(*workspaceOf)
 		if err != nil {
@@ -64,7 +82,11 @@ func run() error {
 		return errors.New("no --workspace (run me with ./bazelw run)")
 	}
 	if *workDir == "" {
-		dir, err := buildrun.WorkDir("remotecache-check")
+		name := "remotecache-check"
+		if *kind != "http" {
+			name = "remotecache-" + *kind + "-check"
+		}
+		dir, err := buildrun.WorkDir(name)
 		if err != nil {
 			return err
 		}
@@ -81,8 +103,8 @@ func run() error {
 		return err
 	}
 	c := &checker{workspace: *workspace, work: *workDir, targets: strings.Fields(*targets),
-		faultTargets: strings.Fields(*faultTargets), cachediffBin: cachediffBin}
-	defer c.stopCache()
+		faultTargets: strings.Fields(*faultTargets), cachediffBin: cachediffBin, cache: cache}
+	defer c.shutdown()
 	return c.all()
 }
 
@@ -91,7 +113,7 @@ type checker struct {
 	targets         []string // steps 1-3
 	faultTargets    []string // steps 5-7: smaller, each step is a clean build
 	cachediffBin    string
-	cache           *buildrun.Cache
+	cache           backend
 	// Output bases A and B, and the copies of the checkout they build from: a
 	// copy has no convenience symlinks (bazel-<dir>) into another output base,
 	// which a build of //... with a new output base would wander into, and no
@@ -102,9 +124,10 @@ type checker struct {
 // all runs the steps of the package comment in order: each builds on the state
 // the ones before leave (B reads what A uploaded; 4-7 reuse B's output base).
 func (c *checker) all() error {
-	if err := c.startCache(); err != nil {
+	if err := c.cache.start(c.work); err != nil {
 		return err
 	}
+	step(c.cache.describe())
 	c.baseA, c.baseB = filepath.Join(c.work, "output-A"), filepath.Join(c.work, "output-B")
 	c.copyA, c.copyB = filepath.Join(c.work, "checkout-A"), filepath.Join(c.work, "checkout-B")
 	a, err := c.buildA()
@@ -129,6 +152,11 @@ func (c *checker) all() error {
 	if err := c.access(); err != nil {
 		return err
 	}
+	if g, ok := c.cache.(*grpcBackend); ok {
+		if err := g.withoutAdapter(c); err != nil {
+			return err
+		}
+	}
 	step("all checks passed")
 	return nil
 }
@@ -143,7 +171,7 @@ func (c *checker) buildA() (buildrun.Result, error) {
 	if err != nil {
 		return a, err
 	}
-	fmt.Printf("   %s\n", a.Summary)
+	fmt.Printf("   %s (%s)\n", a.Summary, secs(a))
 	printCacheWarnings(a)
 	// A clean build is where a second configuration of one platform shows.
 	summary, err := buildrun.CheckStdlib(a)
@@ -163,7 +191,7 @@ func (c *checker) buildB(a buildrun.Result) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("   %s\n   remote cache hits: %d of %d cacheable actions (%.1f%%)\n", b.Summary, b.Hits, b.Cacheable(), 100*b.HitRate())
+	fmt.Printf("   %s (%s)\n   remote cache hits: %d of %d cacheable actions (%.1f%%)\n", b.Summary, secs(b), b.Hits, b.Cacheable(), 100*b.HitRate())
 	printCacheWarnings(b)
 	if b.Hits != b.Cacheable() {
 		return fmt.Errorf("%d cacheable actions missed the cache in B: a non-hermetic action. cachediff %s %s says:\n%s",
@@ -213,22 +241,27 @@ func (c *checker) cacheGoesAway() error {
 	if _, err := c.bazel(c.copyB, c.baseB, "clean"); err != nil {
 		return err
 	}
-	fault, err := c.bazelWhile(c.copyB, c.baseB, func() { c.stopCache() }, "build", c.faultTargets...)
+	fault, err := c.bazelWhile(c.copyB, c.baseB, c.cache.kill, "build", c.faultTargets...)
 	if err != nil {
 		return fmt.Errorf("the build failed when the cache went away: %w", err)
 	}
-	warning := buildrun.FirstLine(fault.Output, "remote cache")
+	// A Bazel warning, not the summary's "remote cache hit": the hits before the
+	// cache died do not prove the fallback.
+	warning := ""
+	if w := fault.CacheWarnings(); len(w) > 0 {
+		warning = strings.ReplaceAll(w[0], "\n", " ")
+	}
 	if warning == "" {
 		return fmt.Errorf("the build survived the cache going away but printed no remote cache warning:\n%s", buildrun.Tail(fault.Output, 20))
 	}
-	fmt.Printf("   build succeeded locally (%s), warned: %.160s\n", fault.Summary, warning)
-	return c.startCache()
+	fmt.Printf("   build succeeded locally (%s, %s), warned: %.160s\n", fault.Summary, secs(fault), warning)
+	return c.cache.restart()
 }
 
 // corruptCache is step 6.
 func (c *checker) corruptCache() error {
 	step("6. every blob in the cache corrupted: detected by digest, never used")
-	corrupted, err := corruptBlobs(filepath.Join(c.work, "storage", "cas"))
+	corrupted, err := corruptBlobs(c.cache.blobDir())
 	if err != nil {
 		return err
 	}
@@ -254,8 +287,8 @@ func (c *checker) corruptCache() error {
 	if err != nil {
 		return fmt.Errorf("after the corrupt cache: %w", err)
 	}
-	fmt.Printf("   %d blobs corrupted; refused (%s), ran locally, %d outputs identical to A\n   (%d cache hits had only empty outputs, which Bazel knows by digest and never downloads)\n   warned: %.200s\n",
-		corrupted, corrupt.Summary, n, empty, mismatch)
+	fmt.Printf("   %d blobs corrupted; refused (%s, %s), ran locally, %d outputs identical to A\n   (%d cache hits had only empty outputs, which Bazel knows by digest and never downloads)\n   warned: %.200s\n",
+		corrupted, corrupt.Summary, secs(corrupt), n, empty, mismatch)
 	return nil
 }
 
@@ -295,23 +328,26 @@ func servedHits(execLog string) (served []string, empty int, err error) {
 
 // access is step 7.
 func (c *checker) access() error {
-	step("7. access: basic auth and the read-only config")
-	if err := c.checkAuth(); err != nil {
+	step("7. access: an anonymous upload, an authenticated one, and the read-only config")
+	refused, err := c.cache.checkAuth()
+	if err != nil {
 		return err
 	}
-	puts := c.cache.Puts()
+	writes := c.cache.writes()
 	if _, err := c.bazel(c.copyB, c.baseB, "clean"); err != nil {
 		return err
 	}
 	if _, err := c.bazel(c.copyB, c.baseB, "build", c.faultTargets...); err != nil {
 		return err
 	}
-	if after := c.cache.Puts(); after != puts {
-		return fmt.Errorf("--config=remote-cache wrote %d blobs to the cache", after-puts)
+	if after := c.cache.writes(); after != writes {
+		return fmt.Errorf("%s wrote to the cache %d times", c.cache.flags()[0], after-writes)
 	}
-	fmt.Println("   anonymous upload refused (401), authenticated accepted; --config=remote-cache wrote nothing")
+	fmt.Printf("   anonymous upload refused (%s), authenticated accepted; %s wrote nothing\n", refused, c.cache.flags()[0])
 	return nil
 }
+
+func secs(r buildrun.Result) string { return fmt.Sprintf("%.1f s", r.Elapsed.Seconds()) }
 
 func step(s string) { fmt.Println("remotecache: " + s) }
 
@@ -334,7 +370,7 @@ func (c *checker) cachediff(a, b string) string {
 }
 
 // bazel builds (or cleans) in dir with its own output base, against the cache
-// with --config=remote-cache as users have it (it reads and never writes); the
+// with --config=remote-cache(-grpc) as users have it (it reads and never writes); the
 // upload steps add --remote_upload_local_results as CI does. No disk cache.
 func (c *checker) bazel(dir, outputBase, command string, args ...string) (buildrun.Result, error) {
 	return c.bazelWhile(dir, outputBase, nil, command, args...)
@@ -343,7 +379,7 @@ func (c *checker) bazel(dir, outputBase, command string, args ...string) (buildr
 // bazelWhile is bazel, calling during (if set) once the build is under way.
 func (c *checker) bazelWhile(dir, outputBase string, during func(), command string, args ...string) (buildrun.Result, error) {
 	if command == "build" {
-		args = append([]string{"--config=remote-cache", "--remote_cache=" + c.cache.URL, "--disk_cache="}, args...)
+		args = append(append(c.cache.flags(), "--disk_cache="), args...)
 	}
 	return buildrun.Bazel(dir, outputBase, during, command, args...)
 }
@@ -366,38 +402,13 @@ func corruptBlobs(dir string) (int, error) {
 	return n, err
 }
 
-func (c *checker) checkAuth() error {
-	put := func(user string) (int, error) {
-		req, err := http.NewRequest(http.MethodPut, c.cache.AuthURL+"/cas/0000000000000000000000000000000000000000000000000000000000000000", strings.NewReader("x"))
-		if err != nil {
-			return 0, err
+// shutdown stops the cache and the Bazel servers of A and B, which would
+// otherwise idle for hours.
+func (c *checker) shutdown() {
+	for _, p := range [][2]string{{c.copyA, c.baseA}, {c.copyB, c.baseB}} {
+		if _, err := os.Stat(p[1]); p[0] != "" && err == nil {
+			buildrun.Bazel(p[0], p[1], nil, "shutdown")
 		}
-		if user != "" {
-			req.SetBasicAuth(user, "secret")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		resp.Body.Close()
-		return resp.StatusCode, nil
 	}
-	if code, err := put(""); err != nil || code != http.StatusUnauthorized {
-		return fmt.Errorf("anonymous upload to the authenticated cache: %d, %v; want 401", code, err)
-	}
-	if code, err := put("ci"); err != nil || code >= 300 {
-		return fmt.Errorf("authenticated upload: %d, %v; want 2xx", code, err)
-	}
-	return nil
+	c.cache.stop()
 }
-
-func (c *checker) startCache() error {
-	cache, err := buildrun.StartCache(c.work)
-	if err != nil {
-		return err
-	}
-	c.cache = cache
-	return nil
-}
-
-func (c *checker) stopCache() { c.cache.Stop() }
