@@ -1,5 +1,6 @@
 // Package casdstack runs a real REAPI server on loopback for the build proofs
-// (tools/buildperf/remotecachegrpc, remoteexec): buildbox-casd (Debian testing's
+// (tools/buildperf/remoteexec, bench, and internal/grpccache, which puts nginx in
+// front): buildbox-casd (Debian testing's
 // buildbox), optionally with its local Execution service, and
 // tools/reapiadapter in front of it, which Bazel < 9 needs to accept casd. Bazel
 // talks to the adapter (AdapterAddr); CasdAddr is casd itself.
@@ -23,6 +24,8 @@ type Stack struct {
 	// Storage is casd's storage directory, Log its log.
 	Storage, Log string
 	casd         *testproc.Process
+	casdBinary   string
+	casdArgs     []string
 	adapter      *grpc.Server
 	backend      *grpc.ClientConn
 }
@@ -33,6 +36,9 @@ type Options struct {
 	// buildbox-run-bubblewrap, running up to ExecJobs actions at once
 	// (testproc.CasdExecutorArgs says what an action sees).
 	ExecJobs int
+	// MaxMessage > 0 raises gRPC's message size limit between the adapter, its
+	// callers and casd (a cache's batch calls carry large blobs).
+	MaxMessage int
 }
 
 // Start runs casd, its storage and log under dir, and the adapter in front of it.
@@ -49,15 +55,21 @@ func Start(dir string, opts Options) (*Stack, error) {
 		}
 		extra = testproc.CasdExecutorArgs(runner, opts.ExecJobs)
 	}
-	s := &Stack{Storage: filepath.Join(dir, "casd"), Log: filepath.Join(dir, "casd.log")}
+	s := &Stack{Storage: filepath.Join(dir, "casd"), Log: filepath.Join(dir, "casd.log"), casdBinary: binary, casdArgs: extra}
 	if s.CasdAddr, err = testproc.PickAddr(); err != nil {
 		return nil, err
 	}
-	if s.casd, err = testproc.LaunchCasd(binary, s.CasdAddr, s.Storage, s.Log, extra...); err != nil {
+	if err := s.StartCasd(); err != nil {
 		s.Stop()
 		return nil, err
 	}
-	if s.backend, err = grpc.NewClient(s.CasdAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+	dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	var serverOpts []grpc.ServerOption
+	if opts.MaxMessage > 0 {
+		dialOpts = append(dialOpts, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(opts.MaxMessage), grpc.MaxCallSendMsgSize(opts.MaxMessage)))
+		serverOpts = append(serverOpts, grpc.MaxRecvMsgSize(opts.MaxMessage), grpc.MaxSendMsgSize(opts.MaxMessage))
+	}
+	if s.backend, err = grpc.NewClient(s.CasdAddr, dialOpts...); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -67,9 +79,23 @@ func Start(dir string, opts Options) (*Stack, error) {
 		return nil, err
 	}
 	s.AdapterAddr = lis.Addr().String()
-	s.adapter = adapter.NewServer(s.backend)
+	s.adapter = adapter.NewServer(s.backend, serverOpts...)
 	go s.adapter.Serve(lis)
 	return s, nil
+}
+
+// StartCasd (re)starts casd on its address, with the storage it had: the
+// adapter reconnects to it.
+func (s *Stack) StartCasd() (err error) {
+	s.casd, err = testproc.LaunchCasd(s.casdBinary, s.CasdAddr, s.Storage, s.Log, s.casdArgs...)
+	return err
+}
+
+// StopCasd kills casd, leaving the adapter: the store dies behind it.
+func (s *Stack) StopCasd() {
+	if s.casd != nil {
+		s.casd.Stop()
+	}
 }
 
 // Stop ends the adapter and casd.
@@ -80,7 +106,5 @@ func (s *Stack) Stop() {
 	if s.backend != nil {
 		s.backend.Close()
 	}
-	if s.casd != nil {
-		s.casd.Stop()
-	}
+	s.StopCasd()
 }

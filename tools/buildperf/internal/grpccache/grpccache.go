@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -38,12 +37,10 @@ import (
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 	"github.com/monoreel/monoreel/libs/pki"
-	"github.com/monoreel/monoreel/libs/testproc"
 	"github.com/monoreel/monoreel/tools/buildperf/internal/buildrun"
-	"github.com/monoreel/monoreel/tools/reapiadapter/adapter"
+	"github.com/monoreel/monoreel/tools/buildperf/internal/casdstack"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -63,11 +60,8 @@ type Cache struct {
 	Token string
 	Dir   string
 
-	casd                  *testproc.Process
-	casdAddr, adapterAddr string
-	backend               *grpc.ClientConn
-	adapter               *grpc.Server
-	front                 *buildrun.Nginx
+	stack *casdstack.Stack
+	front *buildrun.Nginx
 }
 
 // Start runs casd (storage in dir/casd), the adapter and nginx, and returns
@@ -82,24 +76,9 @@ func Start(dir string) (c *Cache, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if c.casdAddr, err = testproc.PickAddr(); err != nil {
+	if c.stack, err = casdstack.Start(dir, casdstack.Options{MaxMessage: maxMessage}); err != nil {
 		return nil, err
 	}
-	if err := c.StartCasd(); err != nil {
-		return nil, err
-	}
-	c.backend, err = grpc.NewClient(c.casdAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage)))
-	if err != nil {
-		return nil, err
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	c.adapterAddr = lis.Addr().String()
-	c.adapter = adapter.NewServer(c.backend, grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(maxMessage))
-	go c.adapter.Serve(lis)
 	if c.Token, err = newToken(); err != nil {
 		return nil, err
 	}
@@ -117,7 +96,7 @@ func Start(dir string) (c *Cache, err error) {
 	}
 	c.Endpoint = fmt.Sprintf("grpcs://127.0.0.1:%d", port)
 	c.PlainEndpoint = fmt.Sprintf("grpc://127.0.0.1:%d", plainPort)
-	c.front, err = buildrun.StartNginx(filepath.Join(dir, "nginx"), frontConfig(port, plainPort, cert, key, c.Token, c.adapterAddr),
+	c.front, err = buildrun.StartNginx(filepath.Join(dir, "nginx"), frontConfig(port, plainPort, cert, key, c.Token, c.stack.AdapterAddr),
 		func() error {
 			conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
 			if err == nil {
@@ -215,27 +194,16 @@ func (c *Cache) Flags() []string {
 
 // CasdEndpoint is casd's own address, plaintext, no adapter, no front: for
 // showing what Bazel makes of casd alone.
-func (c *Cache) CasdEndpoint() string { return "grpc://" + c.casdAddr }
+func (c *Cache) CasdEndpoint() string { return "grpc://" + c.stack.CasdAddr }
 
 // CASDir is where casd keeps its blobs, one file each: <cache>/cas/objects/<2 hex>/<62 hex>.
-func (c *Cache) CASDir() string { return filepath.Join(c.Dir, "casd", "cas", "objects") }
+func (c *Cache) CASDir() string { return filepath.Join(c.stack.Storage, "cas", "objects") }
 
 // StartCasd (re)starts casd on its address, with the storage it had.
-func (c *Cache) StartCasd() error {
-	binary, err := exec.LookPath("buildbox-casd")
-	if err != nil {
-		return fmt.Errorf("buildbox-casd not found: install the Debian package buildbox from testing (./bazelw does): %w", err)
-	}
-	c.casd, err = testproc.LaunchCasd(binary, c.casdAddr, filepath.Join(c.Dir, "casd"), filepath.Join(c.Dir, "casd.log"))
-	return err
-}
+func (c *Cache) StartCasd() error { return c.stack.StartCasd() }
 
 // StopCasd kills casd: the cache's storage dies behind the front.
-func (c *Cache) StopCasd() {
-	if c.casd != nil {
-		c.casd.Stop()
-	}
-}
+func (c *Cache) StopCasd() { c.stack.StopCasd() }
 
 // WaitReady waits up to 30 s for a call with the token to go through the
 // front, the adapter and casd (the adapter reconnects to a restarted casd).
@@ -296,11 +264,7 @@ func (c *Cache) Stop() {
 		return
 	}
 	c.front.Stop()
-	if c.adapter != nil {
-		c.adapter.Stop()
+	if c.stack != nil {
+		c.stack.Stop()
 	}
-	if c.backend != nil {
-		c.backend.Close()
-	}
-	c.StopCasd()
 }
