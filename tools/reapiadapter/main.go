@@ -40,6 +40,7 @@ func run(args []string) error {
 	flags := flag.NewFlagSet("reapiadapter", flag.ContinueOnError)
 	listen := flags.String("listen", "127.0.0.1:8981", "address Bazel connects to (--remote_cache=grpc://ADDRESS)")
 	backend := flags.String("backend", "", "the REAPI server: host:port or unix:///path (plaintext gRPC)")
+	actionDir := flags.String("action_dir", "", "move each executed action into this directory of its input root and run it there: for an executor that runs actions at the root of their sandbox (buildbox-run-bubblewrap; see the adapter package)")
 	logCalls := flags.Bool("log_calls", false, "log every call: method, status code and time")
 	if err := flags.Parse(args); err != nil {
 		return err
@@ -64,7 +65,7 @@ func run(args []string) error {
 	if *logCalls {
 		opts = append(opts, grpc.StreamInterceptor(logCall))
 	}
-	server := adapter.NewServer(conn, opts...)
+	server := adapter.NewServer(conn, adapter.Options{ActionDir: *actionDir}, opts...)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {

@@ -66,6 +66,7 @@ func run() error {
 	goBin := flag.String("go", "", "the pinned Go SDK's go (set by the BUILD file)")
 	before := flag.String("before", "", "a git revision to build cold too, before the checkout, for a before/after comparison")
 	remoteExec := flag.Bool("remote_exec", true, "build the targets with remote execution on a local buildbox-casd too (one more cold build)")
+	coldOnly := flag.Bool("cold_only", false, "stop after the cold build (with --before: the before/after comparison alone, two cold builds instead of seven)")
 	flag.Parse()
 	if *workspace == "" || *goBin == "" {
 		return errors.New("run me with ./bazelw run //tools/buildperf/bench")
@@ -95,7 +96,7 @@ func run() error {
 		return err
 	}
 	defer grpcCache.Stop()
-	b := &bench{checkout: checkout, work: work, targets: strings.Fields(*targets), cache: cache, grpcCache: grpcCache, remoteExec: *remoteExec}
+	b := &bench{checkout: checkout, work: work, targets: strings.Fields(*targets), cache: cache, grpcCache: grpcCache, remoteExec: *remoteExec, coldOnly: *coldOnly}
 	defer b.shutdown()
 	if *before != "" {
 		if err := b.coldAt(*workspace, *before); err != nil {
@@ -110,6 +111,7 @@ type bench struct {
 	targets        []string
 	cache          *buildrun.Cache
 	remoteExec     bool
+	coldOnly       bool
 	grpcCache      *grpccache.Cache
 	bases          []string
 	before         *buildrun.Result // the cold build of --before, if any
@@ -198,6 +200,9 @@ func (b *bench) all(leaf, goTool string) error {
 	}
 	if b.before != nil {
 		report("   before / now: %.2f (%s -> %s)", ratio(b.before.Elapsed, cold.Elapsed), secs(b.before.Elapsed), secs(cold.Elapsed))
+	}
+	if b.coldOnly {
+		return nil
 	}
 
 	warmBase := b.base("warm")

@@ -44,6 +44,7 @@ func main() {
 func run() error {
 	workspace := flag.String("workspace", os.Getenv("BUILD_WORKSPACE_DIRECTORY"), "the checkout to measure (set by bazel run)")
 	targets := flag.String("targets", "//...", "space-separated targets of the first build")
+	warmOnly := flag.Bool("warm_only", false, "skip the cold build and read the cache the last run's cold build filled (same checkout and targets)")
 	flag.Parse()
 	if *workspace == "" {
 		return errors.New("run me with ./bazelw run //tools/buildperf/firstbuild")
@@ -52,7 +53,13 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if err := os.RemoveAll(work); err != nil {
+	if *warmOnly {
+		// Only the warm environment starts from empty again; the cache stays.
+		work := filepath.Join(work, "warm")
+		if err := os.RemoveAll(work); err != nil {
+			return err
+		}
+	} else if err := os.RemoveAll(work); err != nil {
 		return err
 	}
 	cache, err := buildrun.StartCache(filepath.Join(work, "cache"))
@@ -61,15 +68,21 @@ func run() error {
 	}
 	defer cache.Stop()
 
-	cold, err := firstBuild(*workspace, filepath.Join(work, "cold"), strings.Fields(*targets),
-		"--remote_cache="+cache.URL, "--remote_upload_local_results")
-	if err != nil {
-		return err
+	var cold buildrun.Result
+	if !*warmOnly {
+		if cold, err = firstBuild(*workspace, filepath.Join(work, "cold"), strings.Fields(*targets),
+			"--remote_cache="+cache.URL, "--remote_upload_local_results"); err != nil {
+			return err
+		}
 	}
 	warm, err := firstBuild(*workspace, filepath.Join(work, "warm"), strings.Fields(*targets),
 		"--config=remote-cache", "--remote_cache="+cache.URL)
 	if err != nil {
 		return err
+	}
+	if *warmOnly {
+		fmt.Printf("firstbuild: warm %s; %d of %d cacheable actions hit\n", secs(warm.Elapsed), warm.Hits, warm.Cacheable())
+		return nil
 	}
 	fmt.Printf("firstbuild: cold %s, warm %s (%.1fx); %d of %d cacheable actions hit in the warm one\n",
 		secs(cold.Elapsed), secs(warm.Elapsed), cold.Elapsed.Seconds()/warm.Elapsed.Seconds(), warm.Hits, warm.Cacheable())

@@ -70,20 +70,33 @@
 //
 // Execute and WaitExecution (build.bazel.remote.execution.v2.Execution) and
 // google.longrunning.Operations are forwarded like every other call, and the
-// execution capabilities pass through GetCapabilities. What an executor does
-// with the Command is between Bazel and the executor, and the adapter does not
-// touch it (rewriting a Command would change its digest, so the action's).
-// Checked with casd 1.4.16 and buildbox-run-bubblewrap (execute_test.go,
-// tools/buildperf/remoteexec): casd reads a Command's outputs from output_paths
-// (2.1) only; a 2.0-only Command (output_files and output_directories) runs but
-// gets none of its outputs back. Bazel 7.7.1 fills all three fields (and an
-// empty Command.platform), so its actions work; a strict 2.0 client would not.
+// execution capabilities pass through GetCapabilities. Checked with casd 1.4.16
+// and buildbox-run-bubblewrap (execute_test.go, tools/buildperf/remoteexec):
+// casd reads a Command's outputs from output_paths (2.1) only; a 2.0-only
+// Command (output_files and output_directories) runs but gets none of its
+// outputs back. Bazel 7.7.1 fills all three fields (and an empty
+// Command.platform), so its actions work; a strict 2.0 client would not.
+//
+// One thing does not work as is: buildbox-run-bubblewrap binds an action's
+// input root at / and runs it there. rules_go compiles with -trimpath=$PWD, and
+// with $PWD=/ nothing is trimmed, so the outputs hold /libs/... where a local
+// build has libs/...: they differ from a local build's, byte for byte. With
+// Options.ActionDir the adapter moves each action it executes one directory
+// down (MoveDown): it stores a root Directory holding the action's input root
+// as that directory, the Command with working_directory set to it, and an
+// Action naming both, and executes that Action. REAPI output paths are relative
+// to the working directory, so the result is the one the client's action would
+// have had. The moved Action has a digest of its own, which the backend caches
+// the result under; the adapter stores a successful result under the client's
+// action digest as well (Bazel asks GetActionResult for its own digest before
+// it executes, and a --config=remote-cache build asks the same), and rewrites
+// each Operation's ExecuteOperationMetadata to name the client's action. An
+// executor that runs actions in a build directory of its own (Buildbarn,
+// BuildBuddy) needs none of this.
 package adapter
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -143,18 +156,37 @@ func later(a, b *semver.SemVer) bool {
 	return a.GetPatch() > b.GetPatch()
 }
 
-// NewServer returns a gRPC server that forwards every call to backend, answering
-// GetCapabilities with the backend's capabilities widened (Widen). opts are added
-// to the server's (credentials, interceptors); the adapter sets the codec and the
-// unknown-service handler itself, and registers no service: every call reaches
-// the handler as bytes.
-func NewServer(backend grpc.ClientConnInterface, opts ...grpc.ServerOption) *grpc.Server {
-	p := &proxy{backend: backend}
-	opts = append(opts, grpc.ForceServerCodec(rawCodec{}), grpc.UnknownServiceHandler(p.handle))
-	return grpc.NewServer(opts...)
+// Options are what the adapter changes beyond the API versions and Trees.
+type Options struct {
+	// ActionDir, when set, moves every action it executes one directory down
+	// its input root, into a directory of that name, and runs it there
+	// (MoveDown): for an executor that runs actions at the root of their
+	// sandbox, as buildbox-run-bubblewrap does (see the package comment).
+	ActionDir string
 }
 
-type proxy struct{ backend grpc.ClientConnInterface }
+// NewServer returns a gRPC server that forwards every call to backend, answering
+// GetCapabilities with the backend's capabilities widened (Widen). opts are added
+// to the server's (credentials, interceptors); ServerOptions are the adapter's.
+func NewServer(backend grpc.ClientConnInterface, o Options, opts ...grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append(opts, ServerOptions(backend, o)...)...)
+}
+
+// ServerOptions make a gRPC server the adapter: they set its codec and its
+// unknown-service handler, which forwards every call to backend. Such a server
+// needs no service registered: every call reaches the handler as bytes.
+func ServerOptions(backend grpc.ClientConnInterface, o Options) []grpc.ServerOption {
+	p := &proxy{backend: backend}
+	if o.ActionDir != "" {
+		p.mover = &mover{dir: o.ActionDir, moved: map[string]*movedAction{}}
+	}
+	return []grpc.ServerOption{grpc.ForceServerCodec(rawCodec{}), grpc.UnknownServiceHandler(p.handle)}
+}
+
+type proxy struct {
+	backend grpc.ClientConnInterface
+	mover   *mover // nil: Execution calls pass unchanged
+}
 
 // bothWays describes every forwarded call: a stream each way covers unary,
 // client-, server- and bidirectional streaming alike.
@@ -184,6 +216,14 @@ func (p *proxy) handle(_ any, in grpc.ServerStream) error {
 		return p.capabilities(ctx, in)
 	case UpdateActionResultMethod:
 		return p.updateActionResult(ctx, in)
+	case ExecuteMethod, WaitExecutionMethod:
+		if p.mover == nil {
+			break
+		}
+		if method == ExecuteMethod {
+			return p.execute(ctx, in)
+		}
+		return p.waitExecution(ctx, in)
 	}
 	return p.forward(ctx, cancel, method, in)
 }
@@ -300,9 +340,8 @@ func (p *proxy) storeTreeDirectories(ctx context.Context, update *repb.UpdateAct
 	if len(trees) == 0 {
 		return nil
 	}
-	cas := repb.NewContentAddressableStorageClient(p.backend)
-	instance := update.GetInstanceName()
-	read, err := cas.BatchReadBlobs(ctx, &repb.BatchReadBlobsRequest{InstanceName: instance, Digests: trees, DigestFunction: fn})
+	cas := casClient{repb.NewContentAddressableStorageClient(p.backend), update.GetInstanceName(), fn}
+	read, err := cas.BatchReadBlobs(ctx, &repb.BatchReadBlobsRequest{InstanceName: cas.instance, Digests: trees, DigestFunction: fn})
 	if err != nil {
 		return fmt.Errorf("adapter: reading the result's Trees back: %w", err)
 	}
@@ -324,52 +363,14 @@ func (p *proxy) storeTreeDirectories(ctx context.Context, update *repb.UpdateAct
 			if err != nil {
 				return status.Errorf(codes.Internal, "adapter: %v", err)
 			}
-			sum := sha256.Sum256(data)
-			hash := hex.EncodeToString(sum[:])
-			if _, seen := blobs[hash]; !seen {
-				blobs[hash] = data
-				digests = append(digests, &repb.Digest{Hash: hash, SizeBytes: int64(len(data))})
+			d := sha256Digest(data)
+			if _, seen := blobs[d.Hash]; !seen {
+				blobs[d.Hash] = data
+				digests = append(digests, d)
 			}
 		}
 	}
-	missing, err := cas.FindMissingBlobs(ctx, &repb.FindMissingBlobsRequest{InstanceName: instance, BlobDigests: digests, DigestFunction: fn})
-	if err != nil {
-		return fmt.Errorf("adapter: looking for the Trees' directories: %w", err)
-	}
-	// Directories are small: batches of up to 1 MiB stay below any server's limit.
-	const batchBytes = 1 << 20
-	var batch []*repb.BatchUpdateBlobsRequest_Request
-	size := 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		resp, err := cas.BatchUpdateBlobs(ctx, &repb.BatchUpdateBlobsRequest{InstanceName: instance, Requests: batch, DigestFunction: fn})
-		if err != nil {
-			return fmt.Errorf("adapter: storing the Trees' directories: %w", err)
-		}
-		for _, r := range resp.GetResponses() {
-			if c := r.GetStatus().GetCode(); c != int32(codes.OK) {
-				return status.Errorf(codes.Code(c), "adapter: storing directory %s: %s", r.GetDigest().GetHash(), r.GetStatus().GetMessage())
-			}
-		}
-		batch, size = nil, 0
-		return nil
-	}
-	for _, d := range missing.GetMissingBlobDigests() {
-		data, ok := blobs[d.Hash]
-		if !ok {
-			continue
-		}
-		if size+len(data) > batchBytes {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-		batch = append(batch, &repb.BatchUpdateBlobsRequest_Request{Digest: d, Data: data})
-		size += len(data)
-	}
-	return flush()
+	return cas.storeMissing(ctx, digests, blobs)
 }
 
 // unary forwards a unary call whose request the adapter has read, and sends the

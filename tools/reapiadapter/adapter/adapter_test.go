@@ -2,14 +2,13 @@ package adapter
 
 import (
 	"context"
-	"net"
 	"testing"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 	"github.com/bazelbuild/remote-apis/build/bazel/semver"
+	"github.com/monoreel/monoreel/libs/testproc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -97,44 +96,22 @@ func firstOf(v []string) string {
 	return v[0]
 }
 
-// serve starts the adapter in front of backend on loopback and returns a
-// connection to it.
-func serve(t *testing.T, backend grpc.ClientConnInterface) *grpc.ClientConn {
+// serve starts the adapter (with o) in front of backend on loopback and returns
+// a connection to it.
+func serve(t *testing.T, backend grpc.ClientConnInterface, o Options) *grpc.ClientConn {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := NewServer(backend)
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
+	return testproc.ServeGRPC(t, func(*grpc.Server) {}, ServerOptions(backend, o)...)
 }
 
 // TestProxy runs the adapter against an in-process backend: capabilities are
 // widened with the rest kept (unknown fields too), metadata goes through both
 // ways, and the backend's errors come back as they were.
 func TestProxy(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	backendServer := grpc.NewServer()
-	repb.RegisterCapabilitiesServer(backendServer, fakeBackend{})
-	repb.RegisterActionCacheServer(backendServer, fakeBackend{})
-	go backendServer.Serve(lis)
-	t.Cleanup(backendServer.Stop)
-	backend, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { backend.Close() })
-	conn := serve(t, backend)
+	backend := testproc.ServeGRPC(t, func(s *grpc.Server) {
+		repb.RegisterCapabilitiesServer(s, fakeBackend{})
+		repb.RegisterActionCacheServer(s, fakeBackend{})
+	})
+	conn := serve(t, backend, Options{})
 
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer token")
 	var header metadata.MD

@@ -41,7 +41,7 @@ func atLeast(a, b int32, minor int32) bool { return a > 2 || (a == 2 && b >= min
 func TestCasd(t *testing.T) {
 	_, casdAddr := testproc.StartCasd(t)
 	direct := dial(t, casdAddr)
-	conn := serve(t, direct)
+	conn := serve(t, direct, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 

@@ -23,7 +23,7 @@ import (
 func TestCasdExecute(t *testing.T) {
 	runner := testproc.Binary(t, "buildbox-run-bubblewrap", "buildbox")
 	_, casdAddr := testproc.StartCasd(t, testproc.CasdExecutorArgs(runner, 1)...)
-	conn := serve(t, dial(t, casdAddr))
+	conn := serve(t, dial(t, casdAddr), Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -104,12 +104,112 @@ func TestCasdExecute(t *testing.T) {
 	}
 }
 
+// TestCasdExecuteInActionDir executes an action through an adapter that moves
+// actions down (Options.ActionDir), against a real buildbox-casd and
+// buildbox-run-bubblewrap: the action runs in /_main with its inputs there, its
+// outputs come back under the paths it named, and the result is cached under
+// the client's action digest too, where Bazel looks before it executes.
+func TestCasdExecuteInActionDir(t *testing.T) {
+	runner := testproc.Binary(t, "buildbox-run-bubblewrap", "buildbox")
+	_, casdAddr := testproc.StartCasd(t, testproc.CasdExecutorArgs(runner, 1)...)
+	conn := serve(t, dial(t, casdAddr), Options{ActionDir: "_main"})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	input := []byte("an input of the action\n")
+	command := &repb.Command{
+		Arguments:            []string{"/bin/sh", "-c", `cat in.txt > out/copy.txt && pwd > out/pwd.txt && ls / > out/root.txt`},
+		EnvironmentVariables: []*repb.Command_EnvironmentVariable{{Name: "PATH", Value: "/bin:/usr/bin"}},
+		OutputFiles:          []string{"out/copy.txt", "out/pwd.txt", "out/root.txt"},
+		OutputPaths:          []string{"out/copy.txt", "out/pwd.txt", "out/root.txt"},
+		Platform:             &repb.Platform{},
+	}
+	inputs := &repb.Directory{Files: []*repb.FileNode{{Name: "in.txt", Digest: digestOf(input)}}}
+	e := executeAction(ctx, t, conn, inputs, nil, command, true, input)
+	cas := repb.NewContentAddressableStorageClient(conn)
+	result := e.response.GetResult()
+	if e.response.GetStatus().GetCode() != 0 || result.GetExitCode() != 0 {
+		t.Fatalf("the action failed: status %v, exit code %d, stderr %q", e.response.GetStatus(), result.GetExitCode(), readBlob(ctx, t, cas, result.GetStderrDigest()))
+	}
+	files := map[string]string{}
+	for _, f := range result.GetOutputFiles() {
+		files[f.GetPath()] = string(readBlob(ctx, t, cas, f.GetDigest()))
+	}
+	if files["out/copy.txt"] != string(input) {
+		t.Errorf("out/copy.txt = %q, want the input %q (outputs: %v)", files["out/copy.txt"], input, result.GetOutputFiles())
+	}
+	if got := strings.TrimSpace(files["out/pwd.txt"]); got != "/_main" {
+		t.Errorf("the action ran in %q, want /_main", got)
+	}
+	if got := strings.Join(strings.Fields(files["out/root.txt"]), " "); got != "_main bin dev lib lib64 proc tmp usr" {
+		t.Errorf("the action's / holds %q, want its input root as _main beside the runner's directories", got)
+	}
+	// casd 1.4.16 sends no ExecuteOperationMetadata; a backend that does must
+	// not show the moved action.
+	if got := e.metadata.GetActionDigest(); got != nil && !proto.Equal(got, e.action) {
+		t.Errorf("the operation's metadata names action %v, want the client's %v", got, e.action)
+	}
+	cached, err := repb.NewActionCacheClient(conn).GetActionResult(ctx, &repb.GetActionResultRequest{ActionDigest: e.action})
+	if err != nil {
+		t.Fatalf("GetActionResult of the client's action: %v, want the result the adapter stored", err)
+	}
+	if len(cached.GetOutputFiles()) != len(result.GetOutputFiles()) {
+		t.Fatalf("cached output files %v, want the executed ones %v", cached.GetOutputFiles(), result.GetOutputFiles())
+	}
+	for i, f := range cached.GetOutputFiles() {
+		if !proto.Equal(f, result.GetOutputFiles()[i]) {
+			t.Errorf("cached output file %v, want the executed %v", f, result.GetOutputFiles()[i])
+		}
+	}
+}
+
+// TestMoveDown checks the moved command and root: the old root as one
+// directory, the working directory inside it, the rest of the command as it was.
+func TestMoveDown(t *testing.T) {
+	root := &repb.Digest{Hash: strings.Repeat("a", 64), SizeBytes: 10}
+	command := &repb.Command{Arguments: []string{"true"}, OutputPaths: []string{"out"}, WorkingDirectory: "sub"}
+	moved, dir := MoveDown("_main", command, root)
+	if moved.GetWorkingDirectory() != "_main/sub" {
+		t.Errorf("working directory %q, want _main/sub", moved.GetWorkingDirectory())
+	}
+	if command.GetWorkingDirectory() != "sub" {
+		t.Errorf("MoveDown changed the command it was given: working directory %q", command.GetWorkingDirectory())
+	}
+	moved.WorkingDirectory = command.WorkingDirectory
+	if !proto.Equal(moved, command) {
+		t.Errorf("moved command %v, want %v but for the working directory", moved, command)
+	}
+	want := &repb.Directory{Directories: []*repb.DirectoryNode{{Name: "_main", Digest: root}}}
+	if !proto.Equal(dir, want) {
+		t.Errorf("moved root %v, want %v", dir, want)
+	}
+	if moved, _ := MoveDown("_main", &repb.Command{}, root); moved.GetWorkingDirectory() != "_main" {
+		t.Errorf("a command without a working directory moves to %q, want _main", moved.GetWorkingDirectory())
+	}
+}
+
 // execute uploads the action (its input root, blobs, command) and executes it
 // through conn, skipping the cache, and returns the response and its result.
 func execute(ctx context.Context, t *testing.T, conn grpc.ClientConnInterface, root *repb.Directory, subdir []byte, command *repb.Command, blobs ...[]byte) (*repb.ExecuteResponse, *repb.ActionResult) {
 	t.Helper()
+	e := executeAction(ctx, t, conn, root, subdir, command, false, blobs...)
+	return e.response, e.response.GetResult()
+}
+
+// executed is what executeAction reports of an action it executed.
+type executed struct {
+	action   *repb.Digest                   // the action's digest
+	metadata *repb.ExecuteOperationMetadata // the last the operations carried
+	response *repb.ExecuteResponse
+}
+
+// executeAction uploads the action (its input root, blobs, command) and
+// executes it through conn, skipping the cache lookup, and returns what the
+// last operation said. The backend may cache its result only if cache is set.
+func executeAction(ctx context.Context, t *testing.T, conn grpc.ClientConnInterface, root *repb.Directory, subdir []byte, command *repb.Command, cache bool, blobs ...[]byte) executed {
+	t.Helper()
 	rootBlob, commandBlob := marshal(t, root), marshal(t, command)
-	action := marshal(t, &repb.Action{CommandDigest: digestOf(commandBlob), InputRootDigest: digestOf(rootBlob), DoNotCache: true})
+	action := marshal(t, &repb.Action{CommandDigest: digestOf(commandBlob), InputRootDigest: digestOf(rootBlob), DoNotCache: !cache})
 	blobs = append(blobs, rootBlob, commandBlob, action)
 	if subdir != nil {
 		blobs = append(blobs, subdir)
@@ -122,6 +222,7 @@ func execute(ctx context.Context, t *testing.T, conn grpc.ClientConnInterface, r
 		t.Fatalf("BatchUpdateBlobs: %v", err)
 	}
 	stream, err := repb.NewExecutionClient(conn).Execute(ctx, &repb.ExecuteRequest{ActionDigest: digestOf(action), SkipCacheLookup: true})
+	metadata := &repb.ExecuteOperationMetadata{} // the last an operation carried
 	if err != nil {
 		t.Fatalf("Execute: %v", err)
 	}
@@ -133,17 +234,22 @@ func execute(ctx context.Context, t *testing.T, conn grpc.ClientConnInterface, r
 		if err != nil {
 			t.Fatalf("Execute: %v", err)
 		}
+		if op.GetMetadata() != nil {
+			if err := op.GetMetadata().UnmarshalTo(metadata); err != nil {
+				t.Fatalf("Execute's metadata: %v", err)
+			}
+		}
 		if !op.GetDone() {
 			continue
 		}
 		if op.GetError() != nil {
 			t.Fatalf("Execute's operation failed: %v", op.GetError())
 		}
-		resp := &repb.ExecuteResponse{}
-		if err := op.GetResponse().UnmarshalTo(resp); err != nil {
+		e := executed{action: digestOf(action), metadata: metadata, response: &repb.ExecuteResponse{}}
+		if err := op.GetResponse().UnmarshalTo(e.response); err != nil {
 			t.Fatalf("Execute's response: %v", err)
 		}
-		return resp, resp.GetResult()
+		return e
 	}
 }
 

@@ -18,6 +18,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
+// ActionDir is where the adapter moves the actions it executes (the directory
+// Bazel runs them in locally is _main too: execroot/_main).
+const ActionDir = "_main"
+
 // Stack is casd and the adapter in front of it, both plaintext gRPC on loopback.
 type Stack struct {
 	CasdAddr, AdapterAddr string
@@ -79,7 +83,13 @@ func Start(dir string, opts Options) (*Stack, error) {
 		return nil, err
 	}
 	s.AdapterAddr = lis.Addr().String()
-	s.adapter = adapter.NewServer(s.backend, serverOpts...)
+	var o adapter.Options
+	if opts.ExecJobs > 0 {
+		// buildbox-run-bubblewrap runs an action at the root of its sandbox,
+		// where rules_go's -trimpath=$PWD strips nothing.
+		o.ActionDir = ActionDir
+	}
+	s.adapter = adapter.NewServer(s.backend, o, serverOpts...)
 	go s.adapter.Serve(lis)
 	return s, nil
 }
