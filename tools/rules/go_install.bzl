@@ -35,11 +35,17 @@ def _go_install_impl(ctx):
         "GOTOOLCHAIN": "local",
     }
 
-    # The user's module cache (content-addressed, so it cannot change the result):
-    # a fresh output base re-resolves the tool in seconds.
-    for name in ["GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GOMODCACHE", "GOPATH", "GOCACHE", "HOME", "XDG_CACHE_HOME"]:
+    for name in ["GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GOCACHE", "HOME", "XDG_CACHE_HOME"]:
         if ctx.os.environ.get(name):
             env[name] = ctx.os.environ[name]
+
+    # A module cache of its own, deleted once the proxy is copied: the proxy holds
+    # the files this tool's resolution downloaded and nothing else. With the
+    # user's cache, the .mod files of a pruned graph's leaves were copied only when
+    # another fetch had put them there, so the repository, and the build action's
+    # key, changed from one machine to the next (a remote cache miss).
+    modcache = str(ctx.path("modcache"))
+    env["GOMODCACHE"] = modcache
 
     def go_run(args, what):
         result = ctx.execute([go] + args, environment = env, working_directory = "src", timeout = 3600)
@@ -59,7 +65,6 @@ def _go_install_impl(ctx):
     # What the build needs from the module cache: the .mod of every module
     # version in the requirement graph (minimal version selection reads them
     # all), and some .zip files.
-    modcache = go_run(["env", "GOMODCACHE"], target).strip()
     mods = {}
     for line in go_run(["mod", "graph"], target).splitlines():
         for node in line.split(" ")[:2]:
@@ -80,11 +85,19 @@ def _go_install_impl(ctx):
             if p == path or p.startswith(path + "/"):
                 zips[line] = True
                 break
+
+    # go list downloads only the modules it loads packages from; the build checks
+    # the others too.
+    if zips:
+        go_run(["mod", "download"] + sorted(zips.keys()), target)
     files = []
     for node, _ in mods.items():
         path, version = node.rsplit("@", 1)
         base = "%s/@v/%s" % (_escape(path), _escape(version))
-        files.append(base + ".mod")
+
+        # go downloads no .mod for a leaf of the pruned graph, and needs none.
+        if ctx.path("%s/cache/download/%s.mod" % (modcache, base)).exists:
+            files.append(base + ".mod")
         if node in zips:
             files.append(base + ".zip")
     ctx.file("files.txt", "\n".join(sorted(files)) + "\n")
@@ -95,9 +108,11 @@ def _go_install_impl(ctx):
         "copy",
         modcache,
     ])
-    if copy.return_code != 0:
+    if copy.return_code != 0 or copy.stderr:
         fail("%s: copying its modules from %s: %s" % (target, modcache, copy.stderr))
     ctx.delete("files.txt")
+    go_run(["clean", "-modcache"], target)  # its files are read-only
+    ctx.delete("modcache")
 
     name = ctx.attr.package.split("/")[-1]
     ctx.file("BUILD.bazel", """load("@//tools/rules:go_install.bzl", "go_install_binary")
@@ -119,7 +134,7 @@ go_install = repository_rule(
         "version": attr.string(mandatory = True, doc = "The module version, e.g. v1.70.0."),
         "_go": attr.label(default = "@go_sdk_module//:bin/go"),
     },
-    environ = ["GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GOMODCACHE", "GOPATH", "GOCACHE"],
+    environ = ["GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GOCACHE"],
 )
 
 def _go_install_binary_impl(ctx):
