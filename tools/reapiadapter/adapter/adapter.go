@@ -216,14 +216,14 @@ func (p *proxy) handle(_ any, in grpc.ServerStream) error {
 		return p.capabilities(ctx, in)
 	case UpdateActionResultMethod:
 		return p.updateActionResult(ctx, in)
-	case ExecuteMethod, WaitExecutionMethod:
-		if p.mover == nil {
-			break
-		}
-		if method == ExecuteMethod {
+	case ExecuteMethod:
+		if p.mover != nil {
 			return p.execute(ctx, in)
 		}
-		return p.waitExecution(ctx, in)
+	case WaitExecutionMethod:
+		if p.mover != nil {
+			return p.waitExecution(ctx, in)
+		}
 	}
 	return p.forward(ctx, cancel, method, in)
 }
@@ -310,13 +310,10 @@ func (p *proxy) capabilities(ctx context.Context, in grpc.ServerStream) error {
 // updateActionResult stores the Directory blobs of the result's Trees in the
 // backend, then forwards the request as it came.
 func (p *proxy) updateActionResult(ctx context.Context, in grpc.ServerStream) error {
-	req := &frame{}
-	if err := in.RecvMsg(req); err != nil {
-		return err
-	}
 	update := &repb.UpdateActionResultRequest{}
-	if err := proto.Unmarshal(req.data, update); err != nil {
-		return status.Errorf(codes.InvalidArgument, "adapter: UpdateActionResult does not parse: %v", err)
+	req, err := receive(in, update, "UpdateActionResult")
+	if err != nil {
+		return err
 	}
 	if err := p.storeTreeDirectories(ctx, update); err != nil {
 		return err
@@ -371,6 +368,19 @@ func (p *proxy) storeTreeDirectories(ctx context.Context, update *repb.UpdateAct
 		}
 	}
 	return cas.storeMissing(ctx, digests, blobs)
+}
+
+// receive reads the request of a unary or server-streaming call into m, and
+// returns it as it came too; what names the call in the error.
+func receive(in grpc.ServerStream, m proto.Message, what string) (*frame, error) {
+	req := &frame{}
+	if err := in.RecvMsg(req); err != nil {
+		return nil, err
+	}
+	if err := proto.Unmarshal(req.data, m); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "adapter: %s does not parse: %v", what, err)
+	}
+	return req, nil
 }
 
 // unary forwards a unary call whose request the adapter has read, and sends the

@@ -61,17 +61,13 @@ func MoveDown(dir string, command *repb.Command, inputRoot *repb.Digest) (*repb.
 // names the client's action again, and a successful result is also stored
 // under the client's action digest, where its next cache lookup asks.
 func (p *proxy) execute(ctx context.Context, in grpc.ServerStream) error {
-	req := &frame{}
-	if err := in.RecvMsg(req); err != nil {
-		return err
-	}
 	exec := &repb.ExecuteRequest{}
-	if err := proto.Unmarshal(req.data, exec); err != nil {
-		return status.Errorf(codes.InvalidArgument, "adapter: Execute does not parse: %v", err)
+	req, err := receive(in, exec, "Execute")
+	if err != nil {
+		return err
 	}
 	var moved *movedAction
 	if fn := exec.GetDigestFunction(); fn == repb.DigestFunction_UNKNOWN || fn == repb.DigestFunction_SHA256 {
-		var err error
 		if moved, err = p.moveDown(ctx, exec); err != nil {
 			return err
 		}
@@ -88,13 +84,10 @@ func (p *proxy) execute(ctx context.Context, in grpc.ServerStream) error {
 // waitExecution forwards a WaitExecution call, handling its operations as
 // Execute's.
 func (p *proxy) waitExecution(ctx context.Context, in grpc.ServerStream) error {
-	req := &frame{}
-	if err := in.RecvMsg(req); err != nil {
-		return err
-	}
 	wait := &repb.WaitExecutionRequest{}
-	if err := proto.Unmarshal(req.data, wait); err != nil {
-		return status.Errorf(codes.InvalidArgument, "adapter: WaitExecution does not parse: %v", err)
+	req, err := receive(in, wait, "WaitExecution")
+	if err != nil {
+		return err
 	}
 	p.mover.mu.Lock()
 	moved := p.mover.moved[wait.GetName()]
