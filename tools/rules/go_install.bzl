@@ -63,8 +63,8 @@ def _go_install_impl(ctx):
     go_run(["get", "-tool", target], target)
 
     # What the build needs from the module cache: the .mod of every module
-    # version in the requirement graph (minimal version selection reads them
-    # all), and some .zip files.
+    # version in the requirement graph that go read (a pruned graph's leaves have
+    # none), and some .zip files.
     mods = {}
     for line in go_run(["mod", "graph"], target).splitlines():
         for node in line.split(" ")[:2]:

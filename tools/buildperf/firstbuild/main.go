@@ -1,8 +1,9 @@
 // Command firstbuild measures what a new machine goes through before its first
 // green `./bazelw build //...`. From a fresh copy of the checkout, with every cache
 // the set-up and Bazel keep empty (output base, repository cache, Monoreel's cache
-// dir with the offline module overrides, the Go module and build caches of the
-// repository rules that build tools, npm's cache), it times the whole command,
+// dir with the offline module overrides, the Go module cache ./bazelw's set-up
+// downloads them into, the Go build cache the tool repositories' go commands use,
+// npm's cache), it times the whole command,
 // ./bazelw's set-up included:
 //
 //  1. cold: no remote cache (it uploads what it builds to a fresh one, nginx on
@@ -97,8 +98,10 @@ func firstBuild(workspace, env string, targets []string, flags ...string) (build
 	if err := buildrun.CopyCheckout(workspace, checkout); err != nil {
 		return buildrun.Result{}, err
 	}
-	// The caches a fresh machine does not have: ./bazelw's (offline modules), and
-	// those the repository rules read from the client's environment.
+	// The caches a fresh machine does not have: ./bazelw's (offline modules) and
+	// the Go module cache it downloads them into, and those the repository rules
+	// read from the client's environment (go_install's fetches have a module
+	// cache of their own).
 	for variable, dir := range map[string]string{
 		"MONOREEL_CACHE_DIR": "monoreel",
 		"GOMODCACHE":         "gomodcache",
