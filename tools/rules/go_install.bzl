@@ -1,120 +1,61 @@
 """A Go program built from its module, at a pinned version, by the pinned Go SDK.
 
 For tools whose module graph is far larger than what they do for us (buf, Jaeger),
-this is `go install module/cmd@version` split in two, so that none of the tool's
+this is `go install module/cmd@version` split in three, so that none of the tool's
 dependencies enter go.mod or the Bazel graph, and yet the build is an action:
 
-- the repository rule `go_install` resolves the tool as a tool dependency of a
-  scratch module (`go get -tool`: through GOPROXY, checked against the checksum
-  database) and copies the module files its build needs (each module's .mod, and
-  the .zip of those that provide packages) into the repository, laid out as a Go
-  module proxy;
+- tools/gotools/goresolve, run by hand when a tool is pinned or bumped, resolves
+  the tool (through GOPROXY, checked against the checksum database) and writes its
+  lock (tools/gotools/<name>.lock.json): the go.mod and go.sum of a scratch module
+  that requires it, and the module files its build reads (each module's .mod, and
+  the .zip of those that provide packages), each with its sha256;
+- the repository rule `go_install` downloads those files from GOPROXY through
+  Bazel's downloader, all at once and by sha256 (so the repository cache serves
+  them next time), into a directory laid out as a Go module proxy. No go command
+  runs: resolving Jaeger on each new machine took minutes, one module after the
+  other;
 - the rule `go_install_binary` (in the repository's BUILD file, as `bin/<name>`)
   runs `go build` in an action against that directory (GOPROXY=file://, no
   network): pure Go, -trimpath, so every machine gets the same binary, and a
-  remote cache or remote execution serves it like any other action. Compiling a
-  tool in the repository rule instead made every new machine compile it, whatever
-  the cache held.
+  remote cache or remote execution serves it like any other action.
 """
 
-def _escape(path):
-    """Returns a module path or version as module proxies spell it ("A" is "!a")."""
-    out = ""
-    for c in path.elems():
-        if c.isupper():
-            out += "!" + c.lower()
-        else:
-            out += c
-    return out
+def _proxies(ctx):
+    """Returns the module proxy URLs of the user's GOPROXY (`go env`, so the Go env file counts)."""
+    result = ctx.execute([ctx.path(ctx.attr._go), "env", "GOPROXY"], environment = {"GOTOOLCHAIN": "local"})
+    if result.return_code != 0:
+        fail("go env GOPROXY failed:\n" + result.stderr)
+    goproxy = result.stdout.strip()
+    urls = []
+    for entry in goproxy.replace("|", ",").split(","):
+        if entry == "off":
+            break
+        if entry.startswith("https://") or entry.startswith("http://") or entry.startswith("file://"):
+            urls.append(entry.rstrip("/"))
+    if not urls:
+        fail("GOPROXY=%r names no module proxy URL; go_install downloads the tools' modules from one" % goproxy)
+    return urls
 
 def _go_install_impl(ctx):
-    go = ctx.path(ctx.attr._go)
-    env = {
-        "CGO_ENABLED": "0",
-        "GOFLAGS": "-mod=mod",
-        "GOTOOLCHAIN": "local",
-    }
+    lock = json.decode(ctx.read(ctx.attr.lock))
+    proxies = _proxies(ctx)
+    ctx.file("src/go.mod", lock["go_mod"])
+    ctx.file("src/go.sum", lock["go_sum"])
+    pending = [
+        ctx.download(
+            url = ["%s/%s" % (proxy, path) for proxy in proxies],
+            output = "proxy/" + path,
+            sha256 = sha256,
+            canonical_id = "gomodule:" + path,
+            block = False,
+        )
+        for path, sha256 in lock["files"].items()
+    ]
+    ctx.report_progress("downloading %d module files of %s@%s" % (len(pending), lock["package"], lock["version"]))
+    for p in pending:
+        p.wait()
 
-    for name in ["GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GOCACHE", "HOME", "XDG_CACHE_HOME"]:
-        if ctx.os.environ.get(name):
-            env[name] = ctx.os.environ[name]
-
-    # A module cache of its own, deleted once the proxy is copied: the proxy holds
-    # the files this tool's resolution downloaded and nothing else. With the
-    # user's cache, the .mod files of a pruned graph's leaves were copied only when
-    # another fetch had put them there, so the repository, and the build action's
-    # key, changed from one machine to the next (a remote cache miss).
-    modcache = str(ctx.path("modcache"))
-    env["GOMODCACHE"] = modcache
-
-    def go_run(args, what):
-        result = ctx.execute([go] + args, environment = env, working_directory = "src", timeout = 3600)
-        if result.return_code != 0:
-            fail("%s: go %s failed (check GOPROXY):\n%s" % (what, " ".join(args), result.stderr))
-        return result.stdout
-
-    target = "%s@%s" % (ctx.attr.package, ctx.attr.version)
-    ctx.report_progress("resolving %s" % target)
-
-    # A tool dependency of a scratch module: a module whose go.mod has replace
-    # directives (Jaeger) cannot be `go install`ed by version; this resolves its
-    # requirements (and checks them against the checksum database) without them.
-    ctx.file("src/go.mod", "module monoreel.local/tool\n")
-    go_run(["get", "-tool", target], target)
-
-    # What the build needs from the module cache: the .mod of every module
-    # version in the requirement graph that go read (a pruned graph's leaves have
-    # none), and some .zip files.
-    mods = {}
-    for line in go_run(["mod", "graph"], target).splitlines():
-        for node in line.split(" ")[:2]:
-            # Skip the scratch module itself and the go@ and toolchain@ nodes.
-            if "@" in node and not node.startswith("go@") and not node.startswith("toolchain@"):
-                mods[node] = True
-
-    # A module's .zip is needed when it provides one of the tool's packages, or
-    # could (its path is a prefix of one): go checks every such module of the
-    # build list, so that an import path is never ambiguous.
-    packages = go_run(["list", "-deps", "-f", "{{.ImportPath}}", ctx.attr.package], target).splitlines()
-    zips = {}
-    for line in go_run(["list", "-m", "-f", "{{if not .Main}}{{.Path}}@{{.Version}}{{end}}", "all"], target).splitlines():
-        if not line:
-            continue
-        path = line.rsplit("@", 1)[0]
-        for p in packages:
-            if p == path or p.startswith(path + "/"):
-                zips[line] = True
-                break
-
-    # go list downloads only the modules it loads packages from; the build checks
-    # the others too.
-    if zips:
-        go_run(["mod", "download"] + sorted(zips.keys()), target)
-    files = []
-    for node, _ in mods.items():
-        path, version = node.rsplit("@", 1)
-        base = "%s/@v/%s" % (_escape(path), _escape(version))
-
-        # go downloads no .mod for a leaf of the pruned graph, and needs none.
-        if ctx.path("%s/cache/download/%s.mod" % (modcache, base)).exists:
-            files.append(base + ".mod")
-        if node in zips:
-            files.append(base + ".zip")
-    ctx.file("files.txt", "\n".join(sorted(files)) + "\n")
-    copy = ctx.execute([
-        "sh",
-        "-c",
-        'mkdir -p proxy && tar -C "$1/cache/download" -cf - -T files.txt | tar -C proxy -xf -',
-        "copy",
-        modcache,
-    ])
-    if copy.return_code != 0 or copy.stderr:
-        fail("%s: copying its modules from %s: %s" % (target, modcache, copy.stderr))
-    ctx.delete("files.txt")
-    go_run(["clean", "-modcache"], target)  # its files are read-only
-    ctx.delete("modcache")
-
-    name = ctx.attr.package.split("/")[-1]
+    name = lock["package"].split("/")[-1]
     ctx.file("BUILD.bazel", """load("@//tools/rules:go_install.bzl", "go_install_binary")
 
 go_install_binary(
@@ -125,16 +66,15 @@ go_install_binary(
     proxy = glob(["proxy/**"]),
     visibility = ["//visibility:public"],
 )
-""".format(name = name, package = ctx.attr.package))
+""".format(name = name, package = lock["package"]))
 
 go_install = repository_rule(
     implementation = _go_install_impl,
+    doc = "The module files of a Go tool, as its lock (tools/gotools/goresolve) pins them, and a BUILD file that builds it.",
     attrs = {
-        "package": attr.string(mandatory = True, doc = "The main package, e.g. github.com/bufbuild/buf/cmd/buf."),
-        "version": attr.string(mandatory = True, doc = "The module version, e.g. v1.70.0."),
+        "lock": attr.label(mandatory = True, allow_single_file = [".json"], doc = "The tool's lock, e.g. //tools/gotools:buf.lock.json."),
         "_go": attr.label(default = "@go_sdk_module//:bin/go"),
     },
-    environ = ["GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GOCACHE"],
 )
 
 def _go_install_binary_impl(ctx):

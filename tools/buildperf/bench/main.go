@@ -2,7 +2,7 @@
 // next to its baseline from the same run:
 //
 //  1. cold: a clean build of the targets into a fresh output base, no cache (it
-//     uploads to a fresh remote cache, as CI does), and its GoStdlib actions from
+//     uploads to a fresh remote cache, as CI does, unless --cold_only), and its GoStdlib actions from
 //     the execution log: the Go standard library must be built once per platform
 //     for targets and once per platform for tools, never twice in two
 //     configurations; with --before=REV, the same cold build of that revision
@@ -190,11 +190,17 @@ func (b *bench) build(base string, flags ...string) (buildrun.Result, error) {
 
 func (b *bench) all(leaf, goTool string) error {
 	t := strings.Join(b.targets, " ")
-	cold, err := b.build(b.base("cold"), "--remote_cache="+b.cache.URL, "--remote_upload_local_results")
+	// The warm builds read what the cold one uploads; alone, it builds as the
+	// --before build did, uploading nothing, for a like-for-like ratio.
+	flags, what := []string{"--remote_cache=" + b.cache.URL, "--remote_upload_local_results"}, "no cache; uploading"
+	if b.coldOnly {
+		flags, what = nil, "no cache"
+	}
+	cold, err := b.build(b.base("cold"), flags...)
 	if err != nil {
 		return err
 	}
-	report("1. cold clean build of %s (no cache; uploading): %s, %d actions", t, secs(cold.Elapsed), cold.Actions)
+	report("1. cold clean build of %s (%s): %s, %d actions", t, what, secs(cold.Elapsed), cold.Actions)
 	if err := reportStdlib(cold); err != nil {
 		return err
 	}
