@@ -8,6 +8,11 @@
 //
 //	# gazelle:depgraph_module_graph //tools/depgraph:repo
 //
+// A target tagged manual is no root: `//...` leaves it out, and as a root it
+// would bring back into every `//...` build whatever it depends on (Bazel runs
+// the validations, nogo's among them, of all a built target depends on:
+// //:release, manual, still had every service compiled for darwin/arm64).
+//
 // A root must be visible to the graph's package. Every test is a root (the
 // go_test macro of tools/rules/go.bzl makes Go tests visible to it); a target
 // private to its package is left out, as it is checked through the targets of
@@ -151,11 +156,22 @@ func (l *depgraphLang) packageRoots(args language.GenerateArgs) []string {
 	// set of roots keeps it once.
 	var names []string
 	for _, r := range rules {
-		if name := r.Name(); name != "" && !exclude[name] && deleted[name] != r.Kind() && l.visible(r, args.Rel, defaultVisibility) {
+		if name := r.Name(); name != "" && !exclude[name] && deleted[name] != r.Kind() && !manual(r) && l.visible(r, args.Rel, defaultVisibility) {
 			names = append(names, name)
 		}
 	}
 	return names
+}
+
+// manual says whether r is tagged manual (a tags expression Bazel evaluates
+// is not).
+func manual(r *rule.Rule) bool {
+	for _, t := range r.AttrStrings("tags") {
+		if t == "manual" {
+			return true
+		}
+	}
+	return false
 }
 
 // visible says whether the graph's package may depend on r. A test with no

@@ -12,6 +12,7 @@ import (
 
 const rootBuild = `# gazelle:depgraph_module_graph //tools/depgraph:repo
 filegroup(name = "release", visibility = ["//tools/depgraph:__pkg__"])
+filegroup(name = "nightly", tags = ["manual"], visibility = ["//visibility:public"])  # not in //...
 `
 
 var packages = map[string]string{
