@@ -12,8 +12,8 @@ dependencies enter go.mod or the Bazel graph, and yet the build is an action:
 - the repository rule `go_install` downloads those files from GOPROXY through
   Bazel's downloader, all at once and by sha256 (so the repository cache serves
   them next time), into a directory laid out as a Go module proxy. No go command
-  runs: resolving Jaeger on each new machine took minutes, one module after the
-  other;
+  resolves anything (only `go env GOPROXY` runs, to find the proxy): resolving
+  Jaeger on each new machine took minutes, one module after the other;
 - the rule `go_install_binary` (in the repository's BUILD file, as `bin/<name>`)
   runs `go build` in an action against that directory (GOPROXY=file://, no
   network): pure Go, -trimpath, so every machine gets the same binary, and a
