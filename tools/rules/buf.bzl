@@ -1,6 +1,7 @@
 """buf_checks: buf lint and breaking-change checks over proto_library targets.
 
-buf (github.com/bufbuild/buf, built by //tools/rules:go_install.bzl) runs on a copy
+buf (buf's release binary for the host, from its npm package: @npm//:buf, pinned by
+web/package-lock.json) runs on a copy
 of exactly the .proto files of the given proto_library targets, with the repo's
 buf.yaml, so the checks are hermetic and cached like any test.
 """
@@ -21,7 +22,7 @@ _proto_sources = rule(
     attrs = {"protos": attr.label_list(providers = [ProtoInfo])},
 )
 
-_BUF = "@buf//:bin/buf"
+_BUF = "@npm//:buf"
 _CONFIG = "//:buf.yaml"
 _SCRIPT = "//tools/rules:buf_check.sh"
 

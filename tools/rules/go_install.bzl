@@ -1,6 +1,6 @@
 """A Go program built from its module, at a pinned version, by the pinned Go SDK.
 
-For tools whose module graph is far larger than what they do for us (buf, Jaeger),
+For tools whose module graph is far larger than what they do for us (Jaeger),
 this is `go install module/cmd@version` split in three, so that none of the tool's
 dependencies enter go.mod or the Bazel graph, and yet the build is an action:
 
@@ -72,7 +72,7 @@ go_install = repository_rule(
     implementation = _go_install_impl,
     doc = "The module files of a Go tool, as its lock (tools/gotools/goresolve) pins them, and a BUILD file that builds it.",
     attrs = {
-        "lock": attr.label(mandatory = True, allow_single_file = [".json"], doc = "The tool's lock, e.g. //tools/gotools:buf.lock.json."),
+        "lock": attr.label(mandatory = True, allow_single_file = [".json"], doc = "The tool's lock, e.g. //tools/gotools:grpcurl.lock.json."),
         "_go": attr.label(default = "@go_sdk_module//:bin/go"),
     },
 )

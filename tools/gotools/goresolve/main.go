@@ -3,7 +3,7 @@
 // requires the tool, and every module file its offline build reads, each pinned
 // by sha256 (tools/gotools/*.lock.json).
 //
-//	./bazelw run //tools/gotools/goresolve -- --lock=tools/gotools/buf.lock.json github.com/bufbuild/buf/cmd/buf@v1.70.0
+//	./bazelw run //tools/gotools/goresolve -- --lock=tools/gotools/grpcurl.lock.json github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
 //
 // It resolves through the user's GOPROXY and checks every module against the
 // checksum database (go get does), once, when a tool is pinned or bumped. The
@@ -49,7 +49,7 @@ func run(args []string) error {
 	}
 	pkg, version, ok := strings.Cut(flags.Arg(0), "@")
 	if !ok || pkg == "" || version == "" {
-		return fmt.Errorf("%q: want a main package at a version, e.g. github.com/bufbuild/buf/cmd/buf@v1.70.0", flags.Arg(0))
+		return fmt.Errorf("%q: want a main package at a version, e.g. github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3", flags.Arg(0))
 	}
 	goPath, err := filepath.Abs(*goBin)
 	if err != nil {
