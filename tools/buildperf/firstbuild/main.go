@@ -13,7 +13,10 @@
 //
 // For each it prints the phases of Bazel's profile (set-up, loading and analysis
 // with the repository fetches, execution), the repository fetches that took
-// longest, and the critical path (bazel analyze-profile). Debian packages are not
+// longest, where the actions' time went (summed by mnemonic), how busy the
+// machine's cores were (the profile's CPU counter: a build that keeps every core
+// busy is cut only by doing less work, not by reordering it), and the critical
+// path (bazel analyze-profile). Debian packages are not
 // counted: the machine has them once ./bazelw has installed them the first time.
 //
 //	./bazelw run //tools/buildperf/firstbuild [-- --targets=//...]
@@ -28,6 +31,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -143,7 +147,15 @@ type traceEvent struct {
 	Phase    string  `json:"ph"`
 	Start    float64 `json:"ts"`  // microseconds
 	Duration float64 `json:"dur"` // microseconds
+	Args     struct {
+		Mnemonic string  `json:"mnemonic"`   // of an action
+		CPU      float64 `json:"system cpu"` // of the "CPU usage (total)" counter: cores busy
+	} `json:"args"`
 }
+
+// cpuCounter is the counter event of the machine's CPU use (cores busy), which
+// Bazel samples about once a second during a build.
+const cpuCounter = "CPU usage (total)"
 
 // span is a named stretch of a build: a phase, or a repository's fetches.
 type span struct {
@@ -152,9 +164,12 @@ type span struct {
 }
 
 // profile is what firstbuild reads from Bazel's --profile: the phases of the
-// command in order, and the repositories fetched, longest first.
+// command in order, the repositories fetched and the actions' time per mnemonic
+// (both longest first), and the mean of the machine's CPU use while it built.
 type profile struct {
-	Phases, Fetches []span
+	Phases, Fetches, Mnemonics []span
+	Actions                    map[string]int // per mnemonic
+	CPU                        float64        // cores busy, on average
 }
 
 // readProfile reads a gzipped Bazel profile (a Chrome trace): a phase lasts from
@@ -172,18 +187,28 @@ func readProfile(r io.Reader) (profile, error) {
 		return profile{}, fmt.Errorf("not a Bazel profile: %w", err)
 	}
 	var markers []traceEvent
-	var end float64
-	fetchTotal := map[string]float64{}
+	var end, cpuSum float64
+	var cpuSamples int
+	fetchTotal, actionTotal := map[string]float64{}, map[string]float64{}
+	p := profile{Actions: map[string]int{}}
 	for _, e := range trace.Events {
 		end = max(end, e.Start+e.Duration)
-		switch e.Category {
-		case "build phase marker":
+		switch {
+		case e.Category == "build phase marker":
 			markers = append(markers, e)
-		case "Fetching repository":
+		case e.Category == "Fetching repository":
 			fetchTotal[e.Name] += e.Duration
+		case e.Category == "action processing" && e.Phase == "X" && e.Args.Mnemonic != "":
+			actionTotal[e.Args.Mnemonic] += e.Duration
+			p.Actions[e.Args.Mnemonic]++
+		case e.Phase == "C" && e.Name == cpuCounter:
+			cpuSum += e.Args.CPU
+			cpuSamples++
 		}
 	}
-	var p profile
+	if cpuSamples > 0 {
+		p.CPU = cpuSum / float64(cpuSamples)
+	}
 	sort.SliceStable(markers, func(i, j int) bool { return markers[i].Start < markers[j].Start })
 	for i, m := range markers {
 		next := end
@@ -192,16 +217,24 @@ func readProfile(r io.Reader) (profile, error) {
 		}
 		p.Phases = append(p.Phases, span{m.Name, micros(next - m.Start)})
 	}
-	for name, d := range fetchTotal {
-		p.Fetches = append(p.Fetches, span{name, micros(d)})
-	}
-	sort.Slice(p.Fetches, func(i, j int) bool {
-		if p.Fetches[i].Duration != p.Fetches[j].Duration {
-			return p.Fetches[i].Duration > p.Fetches[j].Duration
-		}
-		return p.Fetches[i].Name < p.Fetches[j].Name
-	})
+	p.Fetches = longestFirst(fetchTotal)
+	p.Mnemonics = longestFirst(actionTotal)
 	return p, nil
+}
+
+// longestFirst turns microseconds per name into spans, longest first.
+func longestFirst(total map[string]float64) []span {
+	spans := make([]span, 0, len(total))
+	for name, d := range total {
+		spans = append(spans, span{name, micros(d)})
+	}
+	sort.Slice(spans, func(i, j int) bool {
+		if spans[i].Duration != spans[j].Duration {
+			return spans[i].Duration > spans[j].Duration
+		}
+		return spans[i].Name < spans[j].Name
+	})
+	return spans
 }
 
 // reportProfile prints a build's phases and its longest repository fetches.
@@ -226,6 +259,15 @@ func reportProfile(path string) error {
 	for _, f := range p.Fetches[:min(8, len(p.Fetches))] {
 		fmt.Printf("     %-60s %s\n", f.Name, secs(f.Duration))
 	}
+	var actions time.Duration
+	for _, m := range p.Mnemonics {
+		actions += m.Duration
+	}
+	fmt.Printf("   actions: %s in all (summed; some ran at once); by mnemonic:\n", secs(actions))
+	for _, m := range p.Mnemonics[:min(8, len(p.Mnemonics))] {
+		fmt.Printf("     %-28s %5d  %s\n", m.Name, p.Actions[m.Name], secs(m.Duration))
+	}
+	fmt.Printf("   CPU: %.2f of %d cores busy on average\n", p.CPU, runtime.NumCPU())
 	return nil
 }
 

@@ -30,7 +30,12 @@ const sample = `{"otherData":{},"traceEvents":[
 {"cat":"Fetching repository","name":"@@_main~_repo_rules~npm","ph":"X","ts":5000000,"dur":1000000},
 {"cat":"build phase marker","name":"Load and analyze dependencies","ph":"i","ts":10000000},
 {"cat":"build phase marker","name":"Execute actions","ph":"i","ts":100000000},
-{"cat":"action processing","name":"GoLink","ph":"X","ts":100000000,"dur":20000000}
+{"cat":"action processing","name":"GoLink a","ph":"X","ts":100000000,"dur":20000000,"args":{"mnemonic":"GoLink"}},
+{"cat":"action processing","name":"GoCompilePkg a","ph":"X","ts":100000000,"dur":3000000,"args":{"mnemonic":"GoCompilePkg"}},
+{"cat":"action processing","name":"GoCompilePkg b","ph":"X","ts":103000000,"dur":4000000,"args":{"mnemonic":"GoCompilePkg"}},
+{"name":"CPU usage (total)","ph":"C","ts":100000000,"args":{"system cpu":1.5}},
+{"name":"CPU usage (total)","ph":"C","ts":101000000,"args":{"system cpu":2.0}},
+{"name":"CPU usage (Bazel)","ph":"C","ts":101000000,"args":{"cpu":0.5}}
 ]}`
 
 func TestReadProfile(t *testing.T) {
@@ -55,6 +60,17 @@ func TestReadProfile(t *testing.T) {
 	wantFetches := []span{{"@@_main~_repo_rules~jaeger", 90 * time.Second}, {"@@_main~_repo_rules~npm", 4 * time.Second}}
 	if len(p.Fetches) != 2 || p.Fetches[0] != wantFetches[0] || p.Fetches[1] != wantFetches[1] {
 		t.Errorf("fetches = %v, want %v (summed per repository, longest first)", p.Fetches, wantFetches)
+	}
+	wantMnemonics := []span{{"GoLink", 20 * time.Second}, {"GoCompilePkg", 7 * time.Second}}
+	if len(p.Mnemonics) != 2 || p.Mnemonics[0] != wantMnemonics[0] || p.Mnemonics[1] != wantMnemonics[1] {
+		t.Errorf("mnemonics = %v, want %v (summed per mnemonic, longest first)", p.Mnemonics, wantMnemonics)
+	}
+	if p.Actions["GoCompilePkg"] != 2 || p.Actions["GoLink"] != 1 {
+		t.Errorf("actions = %v, want GoCompilePkg 2, GoLink 1", p.Actions)
+	}
+	// The machine's counter, not Bazel's own: (1.5 + 2.0) / 2.
+	if p.CPU != 1.75 {
+		t.Errorf("CPU = %v, want 1.75 (the mean of the machine's samples)", p.CPU)
 	}
 }
 
