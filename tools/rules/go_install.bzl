@@ -18,6 +18,13 @@ dependencies enter go.mod or the Bazel graph, and yet the build is an action:
   runs `go build` in an action against that directory (GOPROXY=file://, no
   network): pure Go, -trimpath, so every machine gets the same binary, and a
   remote cache or remote execution serves it like any other action.
+
+With `patches`, the tool's own module is built from a patched copy: the
+repository rule unpacks its zip at the repository's root, applies the patches
+(paths relative to the module's root, `a/` and `b/` prefixes, as `git diff`
+writes them), and the scratch module replaces the tool's module with it. This is
+how a tool is built with less than upstream puts in it (Jaeger: only the
+collector components our tests configure).
 """
 
 def _proxies(ctx):
@@ -36,10 +43,28 @@ def _proxies(ctx):
         fail("GOPROXY=%r names no module proxy URL; go_install downloads the tools' modules from one" % goproxy)
     return urls
 
+def _unescape(path):
+    """Undoes the module proxy's case escaping ("!a" for "A")."""
+    parts = path.split("!")
+    return parts[0] + "".join([p[:1].upper() + p[1:] for p in parts[1:]])
+
+def _tool_module(lock):
+    """Returns (module path, proxy path of its zip) of the module that provides the tool's package."""
+    best = None
+    for path in lock["files"]:
+        if not path.endswith("/@v/%s.zip" % lock["version"]):
+            continue
+        module = _unescape(path[:-len("/@v/%s.zip" % lock["version"])])
+        if lock["package"] == module or lock["package"].startswith(module + "/"):
+            if best == None or len(module) > len(best[0]):
+                best = (module, path)
+    if best == None:
+        fail("%s: no module zip at %s provides %s" % (lock["package"], lock["version"], lock["package"]))
+    return best
+
 def _go_install_impl(ctx):
     lock = json.decode(ctx.read(ctx.attr.lock))
     proxies = _proxies(ctx)
-    ctx.file("src/go.mod", lock["go_mod"])
     ctx.file("src/go.sum", lock["go_sum"])
     pending = [
         ctx.download(
@@ -55,6 +80,15 @@ def _go_install_impl(ctx):
     for p in pending:
         p.wait()
 
+    go_mod = lock["go_mod"]
+    if ctx.attr.patches:
+        module, zip_path = _tool_module(lock)
+        ctx.extract("proxy/" + zip_path, stripPrefix = "%s@%s" % (module, lock["version"]))
+        for patch in ctx.attr.patches:
+            ctx.patch(patch, strip = 1)
+        go_mod += "\n// The tool's module, patched (go_install's patches), unpacked at the repository's root.\nreplace %s => ../\n" % module
+    ctx.file("src/go.mod", go_mod)
+
     name = lock["package"].split("/")[-1]
     ctx.file("BUILD.bazel", """load("@//tools/rules:go_install.bzl", "go_install_binary")
 
@@ -64,6 +98,7 @@ go_install_binary(
     go_mod = "src/go.mod",
     go_sum = "src/go.sum",
     proxy = glob(["proxy/**"]),
+    module = glob(["**"], exclude = ["proxy/**", "src/**", "BUILD.bazel", "REPO.bazel"]),
     visibility = ["//visibility:public"],
 )
 """.format(name = name, package = lock["package"]))
@@ -73,6 +108,7 @@ go_install = repository_rule(
     doc = "The module files of a Go tool, as its lock (tools/gotools/goresolve) pins them, and a BUILD file that builds it.",
     attrs = {
         "lock": attr.label(mandatory = True, allow_single_file = [".json"], doc = "The tool's lock, e.g. //tools/gotools:grpcurl.lock.json."),
+        "patches": attr.label_list(allow_files = [".patch"], doc = "Patches to the tool's own module (strip 1), applied in order."),
         "_go": attr.label(default = "@go_sdk_module//:bin/go"),
     },
 )
@@ -83,20 +119,28 @@ def _go_install_binary_impl(ctx):
     goroot = go.dirname.rsplit("/", 1)[0]
     ctx.actions.run_shell(
         outputs = [out],
-        inputs = depset([ctx.file.go_mod, ctx.file.go_sum] + ctx.files.proxy, transitive = [ctx.attr._sdk[DefaultInfo].files]),
+        inputs = depset([ctx.file.go_mod, ctx.file.go_sum] + ctx.files.proxy + ctx.files.module, transitive = [ctx.attr._sdk[DefaultInfo].files]),
         command = """set -eu
 exec_root=$PWD
 out=$exec_root/$1
 work=$(mktemp -d)
 trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
 cd "$(dirname "$3")"
+if [ "$6" = patched ]; then
+  # The patched module (the repository's root, but its proxy) is copied out of
+  # the sandbox's symlinks: go:embed refuses to embed a symlink.
+  shopt -s dotglob
+  mkdir "$work/tool"
+  for f in ../*; do [ "${f#../}" = proxy ] || cp -RL "$f" "$work/tool/"; done
+  cd "$work/tool/src"
+fi
 GOROOT=$exec_root/$2 \\
   GOPROXY=file://$exec_root/$4 GOSUMDB=off GOFLAGS="-mod=readonly -modcacherw -trimpath" \\
   GOMODCACHE=$work/mod GOCACHE=$work/cache GOPATH=$work/path HOME=$work \\
   CGO_ENABLED=0 GOTOOLCHAIN=local GOTELEMETRY=off \\
   "$exec_root/$2/bin/go" build -o "$out" "$5"
 """,
-        arguments = [out.path, goroot, ctx.file.go_mod.path, ctx.label.workspace_root + "/proxy", ctx.attr.package],
+        arguments = [out.path, goroot, ctx.file.go_mod.path, ctx.label.workspace_root + "/proxy", ctx.attr.package, "patched" if ctx.files.module else "as-is"],
         mnemonic = "GoInstall",
         progress_message = "Building %s from its module" % ctx.attr.package,
     )
@@ -111,6 +155,7 @@ go_install_binary = rule(
         "go_mod": attr.label(mandatory = True, allow_single_file = True),
         "go_sum": attr.label(mandatory = True, allow_single_file = True),
         "proxy": attr.label_list(allow_files = True),
+        "module": attr.label_list(allow_files = True, doc = "The tool's patched module, if go.mod replaces it with the repository's root."),
         "_go": attr.label(default = "@go_sdk_module//:bin/go", allow_single_file = True),
         "_sdk": attr.label(default = "@go_sdk_module//:sdk"),
     },
