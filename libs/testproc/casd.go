@@ -40,13 +40,17 @@ func LaunchCasd(binary, addr, cacheDir, logPath string, extra ...string) (*Proce
 	})
 }
 
-// hostToolDirs are the host directories (from, to) a remotely executed action
-// sees, read-only: /usr, and /bin, /lib and /lib64, which are symlinks into
-// /usr on Debian (merged /usr) and are bound from their targets. Bazel's
-// actions need them for what rules take from the host: /bin/bash and
-// /usr/bin/env (the interpreters of rules_go's and our shell wrappers) and
-// Debian's /usr/bin/protoc (third_party/offline_modules/protobuf/protoc.sh).
-var hostToolDirs = [][2]string{{"/usr", "/usr"}, {"/usr/bin", "/bin"}, {"/usr/lib", "/lib"}, {"/usr/lib64", "/lib64"}}
+// hostSystemDirs are the host directories (from, to) a remotely executed
+// action sees, read-only: this Debian system, as an executor with a Debian
+// container image would give it. /usr, and /bin, /lib and /lib64, which are
+// symlinks into /usr on Debian (merged /usr) and are bound from their targets:
+// Bazel's actions need them for what rules take from the host (/bin/bash and
+// /usr/bin/env, the interpreters of rules_go's and our shell wrappers; Debian's
+// /usr/bin/protoc, third_party/offline_modules/protobuf/protoc.sh), and tests
+// for the servers they start (etcd, Redis, nginx...: libs/testproc). /etc:
+// those servers read it (users, hosts, their packages' defaults), as do the
+// tests' name lookups of localhost.
+var hostSystemDirs = [][2]string{{"/usr", "/usr"}, {"/usr/bin", "/bin"}, {"/usr/lib", "/lib"}, {"/usr/lib64", "/lib64"}, {"/etc", "/etc"}}
 
 // CasdExecutorArgs are the casd flags that turn on its local Execution service
 // with buildbox-run-bubblewrap (runner: its path) running up to jobs actions at
@@ -54,13 +58,13 @@ var hostToolDirs = [][2]string{{"/usr", "/usr"}, {"/usr/bin", "/bin"}, {"/usr/li
 // namespace (bwrap --bind <staged input root> /, working directory /), with a
 // fresh /proc, /dev and an empty tmpfs /tmp, no network (--unshare-net),
 // separate pid/ipc/uts/user namespaces and every capability dropped: an action
-// sees its declared inputs and nothing of the host but /usr, /bin, /lib and
-// /lib64 (read-only binds, --ro-bind-mount). Failed actions are not cached
+// sees its declared inputs and nothing of the host but /usr, /bin, /lib,
+// /lib64 and /etc (read-only binds, --ro-bind-mount: hostSystemDirs). Failed actions are not cached
 // (casd caches them by default): a build that failed on a runner problem runs
 // the action again after the fix instead of being served the failure.
 func CasdExecutorArgs(runner string, jobs int) []string {
 	args := []string{"--buildbox-run=" + runner, "--jobs=" + strconv.Itoa(jobs), "--cache-failures=false"}
-	for _, d := range hostToolDirs {
+	for _, d := range hostSystemDirs {
 		args = append(args, "--runner-arg=--ro-bind-mount="+d[0]+":"+d[1])
 	}
 	return args

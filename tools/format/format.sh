@@ -15,6 +15,12 @@ gofmt="$runfiles/$3"
 workspace=${BUILD_WORKSPACE_DIRECTORY:-$(dirname "$(readlink -f "$runfiles/$4")")}
 
 cd "$workspace"
+# A sandbox or a remote executor holds MODULE.bazel without the rest of the
+# checkout: checking that would pass on next to nothing.
+if [[ ! -f go.mod ]]; then
+  echo "format: $workspace is not the checkout (no go.mod next to MODULE.bazel); run the check locally, not sandboxed" >&2
+  exit 1
+fi
 # list NAME_PATTERN...: the workspace's files matching any pattern, sorted.
 list() {
   local expr=() p

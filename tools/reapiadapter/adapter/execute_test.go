@@ -86,7 +86,7 @@ func TestCasdExecute(t *testing.T) {
 		}
 	}
 	sort.Strings(entries)
-	if got, want := strings.Join(entries, " "), "bin dev in.txt lib lib64 out proc tmp usr"; got != want {
+	if got, want := strings.Join(entries, " "), "bin dev etc in.txt lib lib64 out proc tmp usr"; got != want {
 		t.Errorf("the action's / holds %q, want %q", got, want)
 	}
 	if got := strings.TrimSpace(files["out/usr.txt"]); got != "read-only" {
@@ -141,7 +141,7 @@ func TestCasdExecuteInActionDir(t *testing.T) {
 	if got := strings.TrimSpace(files["out/pwd.txt"]); got != "/_main" {
 		t.Errorf("the action ran in %q, want /_main", got)
 	}
-	if got := strings.Join(strings.Fields(files["out/root.txt"]), " "); got != "_main bin dev lib lib64 proc tmp usr" {
+	if got := strings.Join(strings.Fields(files["out/root.txt"]), " "); got != "_main bin dev etc lib lib64 proc tmp usr" {
 		t.Errorf("the action's / holds %q, want its input root as _main beside the runner's directories", got)
 	}
 	// casd 1.4.16 sends no ExecuteOperationMetadata; a backend that does must
