@@ -13,7 +13,9 @@
 //     the reason (Bazel's "N processes: ... remote" line is the cross-check);
 //  3. compares the outputs of L and R byte for byte;
 //  4. runs the test targets in R with --config=remote-exec, the tests executed
-//     remotely too;
+//     remotely too, except those tagged no-remote-exec, which it lists: they
+//     run locally by design (their BUILD files say why: they read the checkout,
+//     which these copies are not, or start a sandbox of their own);
 //  5. prints the wall times of 1 and 2 and their ratio.
 //
 // Run it as `./bazelw run //tools/buildperf/remoteexec -- [--targets=... --tests=...]`.
@@ -128,8 +130,20 @@ func (c *checker) all() error {
 	var failed error
 	if len(c.tests) > 0 {
 		step("4. tests, executed remotely: " + strings.Join(c.tests, " "))
-		tested, testErr := c.bazel("test", append([]string{"--keep_going"}, c.tests...))
+		local, err := c.localTests()
+		if err != nil {
+			return err
+		}
+		for _, t := range local {
+			fmt.Printf("   left out, tagged no-remote-exec: %s\n", t)
+		}
+		tested, testErr := c.bazel("test", append([]string{"--keep_going", "--test_tag_filters=-no-remote-exec"}, c.tests...))
 		fmt.Printf("   %s (%s)\n", tested.Summary, round(tested.Elapsed))
+		for _, line := range strings.Split(tested.Output, "\n") {
+			if strings.HasPrefix(line, "Executed ") {
+				fmt.Printf("   %s\n", line)
+			}
+		}
 		if testErr != nil {
 			for _, line := range strings.Split(tested.Output, "\n") {
 				if failedTestRe.MatchString(line) {
@@ -172,6 +186,22 @@ func (c *checker) bazel(command string, targets []string) (buildrun.Result, erro
 	return buildrun.Bazel(c.copyR, c.baseR, nil, command, append([]string{
 		"--config=remote-exec", "--remote_executor=grpc://" + c.reapi.AdapterAddr, "--disk_cache=",
 	}, targets...)...)
+}
+
+// localTests lists the test targets among c.tests tagged no-remote-exec.
+func (c *checker) localTests() ([]string, error) {
+	expr := fmt.Sprintf(`attr(tags, "\bno-remote-exec\b", tests(set(%s)))`, strings.Join(c.tests, " "))
+	r, err := buildrun.Bazel(c.copyR, c.baseR, nil, "query", expr)
+	if err != nil {
+		return nil, err
+	}
+	var tests []string
+	for _, line := range strings.Split(r.Output, "\n") {
+		if strings.HasPrefix(line, "//") || strings.HasPrefix(line, "@") {
+			tests = append(tests, line)
+		}
+	}
+	return tests, nil
 }
 
 // checkRemote reads what ran each spawn of r from its execution log, requires
