@@ -98,7 +98,7 @@ go_install_binary(
     go_mod = "src/go.mod",
     go_sum = "src/go.sum",
     proxy = glob(["proxy/**"]),
-    module = glob(["**"], exclude = ["proxy/**", "src/**", "BUILD.bazel", "REPO.bazel"]),
+    module = glob(["**"], exclude = ["proxy/**", "src/**", "BUILD.bazel", "REPO.bazel"], allow_empty = True),
     visibility = ["//visibility:public"],
 )
 """.format(name = name, package = lock["package"]))
