@@ -48,8 +48,7 @@ func LaunchCasd(binary, addr, cacheDir, logPath string, extra ...string) (*Proce
 // /usr/bin/env, the interpreters of rules_go's and our shell wrappers; Debian's
 // /usr/bin/protoc, third_party/offline_modules/protobuf/protoc.sh), and tests
 // for the servers they start (etcd, Redis, nginx...: libs/testproc). /etc:
-// those servers read it (users, hosts, their packages' defaults), as do the
-// tests' name lookups of localhost.
+// without it, the integration tests' servers fail under this runner.
 var hostSystemDirs = [][2]string{{"/usr", "/usr"}, {"/usr/bin", "/bin"}, {"/usr/lib", "/lib"}, {"/usr/lib64", "/lib64"}, {"/etc", "/etc"}}
 
 // CasdExecutorArgs are the casd flags that turn on its local Execution service
@@ -59,9 +58,10 @@ var hostSystemDirs = [][2]string{{"/usr", "/usr"}, {"/usr/bin", "/bin"}, {"/usr/
 // fresh /proc, /dev and an empty tmpfs /tmp, no network (--unshare-net),
 // separate pid/ipc/uts/user namespaces and every capability dropped: an action
 // sees its declared inputs and nothing of the host but /usr, /bin, /lib,
-// /lib64 and /etc (read-only binds, --ro-bind-mount: hostSystemDirs). Failed actions are not cached
-// (casd caches them by default): a build that failed on a runner problem runs
-// the action again after the fix instead of being served the failure.
+// /lib64 and /etc (read-only binds, --ro-bind-mount: hostSystemDirs). Failed
+// actions are not cached (casd caches them by default): a build that failed on
+// a runner problem runs the action again after the fix instead of being served
+// the failure.
 func CasdExecutorArgs(runner string, jobs int) []string {
 	args := []string{"--buildbox-run=" + runner, "--jobs=" + strconv.Itoa(jobs), "--cache-failures=false"}
 	for _, d := range hostSystemDirs {

@@ -426,15 +426,13 @@ func (b *bench) goCmd(goTool string, env []string, args ...string) (string, erro
 }
 
 func (b *bench) query(base, expr string) (map[string]bool, error) {
-	r, err := buildrun.Bazel(b.checkout, base, nil, "query", "--output=label", expr)
+	found, err := buildrun.Query(b.checkout, base, expr)
 	if err != nil {
 		return nil, err
 	}
 	labels := map[string]bool{}
-	for _, line := range strings.Split(r.Output, "\n") {
-		if strings.HasPrefix(line, "//") {
-			labels[strings.TrimSpace(line)] = true
-		}
+	for _, label := range found {
+		labels[label] = true
 	}
 	return labels, nil
 }

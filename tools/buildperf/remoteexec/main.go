@@ -130,7 +130,7 @@ func (c *checker) all() error {
 	var failed error
 	if len(c.tests) > 0 {
 		step("4. tests, executed remotely: " + strings.Join(c.tests, " "))
-		local, err := c.localTests()
+		local, err := buildrun.Query(c.copyR, c.baseR, fmt.Sprintf(`attr(tags, "\bno-remote-exec\b", tests(set(%s)))`, strings.Join(c.tests, " ")))
 		if err != nil {
 			return err
 		}
@@ -139,16 +139,10 @@ func (c *checker) all() error {
 		}
 		tested, testErr := c.bazel("test", append([]string{"--keep_going", "--test_tag_filters=-no-remote-exec"}, c.tests...))
 		fmt.Printf("   %s (%s)\n", tested.Summary, round(tested.Elapsed))
+		// Bazel's test summary: each test that did not pass, then the count.
 		for _, line := range strings.Split(tested.Output, "\n") {
-			if strings.HasPrefix(line, "Executed ") {
-				fmt.Printf("   %s\n", line)
-			}
-		}
-		if testErr != nil {
-			for _, line := range strings.Split(tested.Output, "\n") {
-				if failedTestRe.MatchString(line) {
-					fmt.Printf("   %s\n", strings.TrimSpace(line))
-				}
+			if strings.HasPrefix(line, "Executed ") || (testErr != nil && failedTestRe.MatchString(line)) {
+				fmt.Printf("   %s\n", strings.TrimSpace(line))
 			}
 		}
 		if testCounts, err = c.checkRemote(tested); err != nil {
@@ -186,22 +180,6 @@ func (c *checker) bazel(command string, targets []string) (buildrun.Result, erro
 	return buildrun.Bazel(c.copyR, c.baseR, nil, command, append([]string{
 		"--config=remote-exec", "--remote_executor=grpc://" + c.reapi.AdapterAddr, "--disk_cache=",
 	}, targets...)...)
-}
-
-// localTests lists the test targets among c.tests tagged no-remote-exec.
-func (c *checker) localTests() ([]string, error) {
-	expr := fmt.Sprintf(`attr(tags, "\bno-remote-exec\b", tests(set(%s)))`, strings.Join(c.tests, " "))
-	r, err := buildrun.Bazel(c.copyR, c.baseR, nil, "query", expr)
-	if err != nil {
-		return nil, err
-	}
-	var tests []string
-	for _, line := range strings.Split(r.Output, "\n") {
-		if strings.HasPrefix(line, "//") || strings.HasPrefix(line, "@") {
-			tests = append(tests, line)
-		}
-	}
-	return tests, nil
 }
 
 // checkRemote reads what ran each spawn of r from its execution log, requires

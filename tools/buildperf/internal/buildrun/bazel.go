@@ -78,6 +78,23 @@ func Bazel(dir, outputBase string, during func(), command string, args ...string
 	return r, nil
 }
 
+// Query runs `bazel query --output=label expr` in dir with its own output base
+// and returns the labels it printed, in its order (Bazel's own lines, which
+// share the output, are left out).
+func Query(dir, outputBase, expr string) ([]string, error) {
+	r, err := Bazel(dir, outputBase, nil, "query", "--output=label", expr)
+	if err != nil {
+		return nil, err
+	}
+	var labels []string
+	for _, line := range strings.Split(r.Output, "\n") {
+		if strings.HasPrefix(line, "//") || strings.HasPrefix(line, "@") {
+			labels = append(labels, strings.TrimSpace(line))
+		}
+	}
+	return labels, nil
+}
+
 // parse reads the counts of Bazel's summary lines in r.Output.
 func (r *Result) parse() {
 	if m := actionsRe.FindStringSubmatch(r.Output); m != nil {
