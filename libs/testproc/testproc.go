@@ -8,6 +8,7 @@ package testproc
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -38,14 +39,60 @@ func FreeAddr(t testing.TB) string {
 	return addr
 }
 
-// PickAddr returns a loopback host:port nothing listens on right now.
+// PickAddr returns a loopback host:port nothing listens on right now, for a
+// server that a child process starts next. An ephemeral port (a listen on port
+// 0) is the kernel's to give to the next outgoing connection as soon as it is
+// closed, and under load one did before the server bound it ("address already
+// in use"). So the port comes from below the ephemeral range
+// (net.ipv4.ip_local_port_range), which connections never take, and this
+// process never hands out the same one twice.
 func PickAddr() (string, error) {
+	pickedMu.Lock()
+	defer pickedMu.Unlock()
+	if low := ephemeralLow(); low > minPort+1000 {
+		for range 100 {
+			port := minPort + rand.IntN(low-minPort)
+			if picked[port] {
+				continue
+			}
+			lis, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				continue // taken
+			}
+			lis.Close()
+			picked[port] = true
+			return lis.Addr().String(), nil
+		}
+	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
 	defer lis.Close()
 	return lis.Addr().String(), nil
+}
+
+// minPort is the lowest port PickAddr picks: above the well-known and most
+// registered servers' ports.
+const minPort = 10000
+
+var (
+	pickedMu sync.Mutex
+	picked   = map[int]bool{}
+)
+
+// ephemeralLow returns the first port of the kernel's ephemeral range, or 0 when
+// it cannot be read (then PickAddr takes an ephemeral port).
+func ephemeralLow() int {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	var low, high int
+	if _, err := fmt.Sscan(string(data), &low, &high); err != nil {
+		return 0
+	}
+	return low
 }
 
 // Process is a running server.
