@@ -7,6 +7,7 @@ go 1.26.0
 require (
 	github.com/bazelbuild/bazel-gazelle v0.47.0
 	github.com/bazelbuild/buildtools v0.0.0-20250930140053-2eb4fccefb52
+	github.com/bluekeyes/go-gitdiff v0.9.0
 	github.com/tinylib/msgp v1.6.5
 	go.uber.org/mock v0.6.0
 	google.golang.org/grpc v1.85.0

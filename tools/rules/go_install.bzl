@@ -22,9 +22,13 @@ dependencies enter go.mod or the Bazel graph, and yet the build is an action:
 With `patches`, the tool's own module is built from a patched copy: the
 repository rule unpacks its zip at the repository's root, applies the patches
 (paths relative to the module's root, `a/` and `b/` prefixes, as `git diff`
-writes them), and the scratch module replaces the tool's module with it. This is
-how a tool is built with less than upstream puts in it (Jaeger: only the
-collector components our tests configure).
+writes them, each file's change under its own `diff --git` line), and the
+scratch module replaces the tool's module with it. This is how a tool is built
+with less than upstream puts in it (Jaeger: only the collector components and
+the storage backend our tests configure). goresolve resolves such a tool with
+the same patches (`--patch`), so its lock names only the module files the
+patched build reads, and records them: the repository rule refuses a lock
+resolved with other patches than its own.
 """
 
 def _proxies(ctx):
@@ -64,6 +68,14 @@ def _tool_module(lock):
 
 def _go_install_impl(ctx):
     lock = json.decode(ctx.read(ctx.attr.lock))
+    patches = ["%s/%s" % (p.package, p.name) if p.package else p.name for p in ctx.attr.patches]
+    if lock.get("patches", []) != patches:
+        fail("%s was resolved with patches %s, and go_install(name = %r) applies %s: rerun tools/gotools/goresolve with --patch=... for each, in this order" % (
+            ctx.attr.lock,
+            lock.get("patches", []),
+            ctx.attr.name.split("~")[-1],
+            patches,
+        ))
     proxies = _proxies(ctx)
     ctx.file("src/go.sum", lock["go_sum"])
     pending = [

@@ -9,10 +9,18 @@
 // checksum database (go get does), once, when a tool is pinned or bumped. The
 // repository rule then only downloads the files the lock names, in parallel and
 // through Bazel's downloader: no go command runs on a new machine to fetch a tool.
+//
+// A tool that go_install patches (its `patches`) is resolved with the same
+// patches (--patch, in the same order), so that the lock names the module zips
+// the patched build reads and not those of the packages a patch cuts off:
+//
+//	./bazelw run //tools/gotools/goresolve -- --lock=tools/gotools/jaeger.lock.json \
+//	    --patch=tools/gotools/jaeger-trim.patch github.com/jaegertracing/jaeger/cmd/jaeger@v1.76.0
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -26,6 +34,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/bluekeyes/go-gitdiff/gitdiff"
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
 )
@@ -41,6 +50,11 @@ func run(args []string) error {
 	flags := flag.NewFlagSet("goresolve", flag.ContinueOnError)
 	goBin := flags.String("go", "", "the pinned Go SDK's go (set by the BUILD file)")
 	lockPath := flags.String("lock", "", "the lock file to write, relative to the workspace")
+	var patchPaths []string
+	flags.Func("patch", "a patch of the tool's module that go_install applies (a git diff; repeat it, in go_install's order), relative to the workspace", func(p string) error {
+		patchPaths = append(patchPaths, p)
+		return nil
+	})
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -55,11 +69,23 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	out := *lockPath
-	if ws := os.Getenv("BUILD_WORKSPACE_DIRECTORY"); ws != "" && !filepath.IsAbs(out) {
-		out = filepath.Join(ws, out)
+	ws := os.Getenv("BUILD_WORKSPACE_DIRECTORY")
+	inWorkspace := func(p string) string {
+		if ws != "" && !filepath.IsAbs(p) {
+			return filepath.Join(ws, p)
+		}
+		return p
 	}
-	lock, err := resolve(goPath, pkg, version)
+	var patches []patch
+	for _, p := range patchPaths {
+		data, err := os.ReadFile(inWorkspace(p))
+		if err != nil {
+			return err
+		}
+		patches = append(patches, patch{name: filepath.ToSlash(p), data: data})
+	}
+	out := inWorkspace(*lockPath)
+	lock, err := resolve(goPath, pkg, version, patches)
 	if err != nil {
 		return err
 	}
@@ -76,10 +102,12 @@ func run(args []string) error {
 
 // Lock is a tool's lock file. Files maps each module file the build reads,
 // spelled as a module proxy serves it (module/@v/version.mod or .zip, escaped),
-// to its sha256.
+// to its sha256. Patches names the patches it was resolved with, which
+// go_install checks against its own.
 type Lock struct {
 	Package string            `json:"package"`
 	Version string            `json:"version"`
+	Patches []string          `json:"patches,omitempty"`
 	GoMod   string            `json:"go_mod"`
 	GoSum   string            `json:"go_sum"`
 	Files   map[string]string `json:"files"`
@@ -139,8 +167,9 @@ func (l *Lock) Check() error {
 }
 
 // resolve makes the tool a tool dependency of a scratch module, in a module
-// cache of its own, and locks the files of that cache the build reads.
-func resolve(goPath, pkg, version string) (*Lock, error) {
+// cache of its own, and locks the files of that cache the build reads. With
+// patches, the packages the build reads are those of the patched module.
+func resolve(goPath, pkg, version string, patches []patch) (*Lock, error) {
 	tmp, err := os.MkdirTemp("", "goresolve")
 	if err != nil {
 		return nil, err
@@ -177,12 +206,33 @@ func resolve(goPath, pkg, version string) (*Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	packages, err := gocmd("list", "-deps", "-f", "{{.ImportPath}}", pkg)
+	buildList, err := gocmd("list", "-m", "-f", "{{if not .Main}}{{.Path}}@{{.Version}}{{end}}", "all")
 	if err != nil {
 		return nil, err
 	}
-	buildList, err := gocmd("list", "-m", "-f", "{{if not .Main}}{{.Path}}@{{.Version}}{{end}}", "all")
-	if err != nil {
+	lock := &Lock{Package: pkg, Version: version, Files: map[string]string{}}
+	var packages string
+	if len(patches) > 0 {
+		// The build replaces the tool's module with its patched copy (the
+		// same requirements): list the packages from that copy, then drop the
+		// replace again, which the repository rule writes itself.
+		modPath, err := patchedModule(gocmd, pkg, filepath.Join(tmp, "tool"), patches)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range patches {
+			lock.Patches = append(lock.Patches, p.name)
+		}
+		if _, err := gocmd("mod", "edit", "-replace", modPath+"=../tool"); err != nil {
+			return nil, err
+		}
+		if packages, err = gocmd("list", "-deps", "-f", "{{.ImportPath}}", pkg); err != nil {
+			return nil, err
+		}
+		if _, err := gocmd("mod", "edit", "-dropreplace", modPath); err != nil {
+			return nil, err
+		}
+	} else if packages, err = gocmd("list", "-deps", "-f", "{{.ImportPath}}", pkg); err != nil {
 		return nil, err
 	}
 	zips := zipModules(strings.Fields(packages), strings.Fields(buildList))
@@ -193,8 +243,6 @@ func resolve(goPath, pkg, version string) (*Lock, error) {
 			return nil, err
 		}
 	}
-
-	lock := &Lock{Package: pkg, Version: version, Files: map[string]string{}}
 	for name, dst := range map[string]*string{"go.mod": &lock.GoMod, "go.sum": &lock.GoSum} {
 		data, err := os.ReadFile(filepath.Join(src, name))
 		if err != nil {
@@ -238,6 +286,92 @@ func resolve(goPath, pkg, version string) (*Lock, error) {
 		lock.Files[name] = sum
 	}
 	return lock, nil
+}
+
+// patch is one of go_install's patches: its path in the workspace and its text.
+type patch struct {
+	name string
+	data []byte
+}
+
+// patchedModule copies the module that provides pkg out of the module cache
+// into dir and applies the patches to it, as go_install does, and returns the
+// module's path.
+func patchedModule(gocmd func(...string) (string, error), pkg, dir string, patches []patch) (string, error) {
+	out, err := gocmd("list", "-f", "{{.Module.Path}}\t{{.Module.Dir}}", pkg)
+	if err != nil {
+		return "", err
+	}
+	modPath, modDir, ok := strings.Cut(strings.TrimSpace(out), "\t")
+	if !ok || modDir == "" {
+		return "", fmt.Errorf("go list %s: no module directory in %q", pkg, out)
+	}
+	if err := os.CopyFS(dir, os.DirFS(modDir)); err != nil {
+		return "", err
+	}
+	for _, p := range patches {
+		if err := applyPatch(dir, p.data); err != nil {
+			return "", fmt.Errorf("patch %s: %w", p.name, err)
+		}
+	}
+	return modPath, nil
+}
+
+// applyPatch applies a git diff to the tree at root, as go_install's
+// ctx.patch(strip = 1) does. Each file's change must start with its own
+// "diff --git" line: without it Bazel's patch carries the previous file's line
+// numbers over to the next and fails ("the position of chunk > target size").
+func applyPatch(root string, data []byte) error {
+	files, _, err := gitdiff.Parse(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return errors.New("changes no file")
+	}
+	headers := bytes.Count(data, []byte("\ndiff --git "))
+	if bytes.HasPrefix(data, []byte("diff --git ")) {
+		headers++
+	}
+	if headers != len(files) {
+		return fmt.Errorf("changes %d files under %d \"diff --git\" lines: Bazel's patch needs one at the start of each file's change", len(files), headers)
+	}
+	for _, f := range files {
+		name := f.NewName
+		if f.IsDelete {
+			name = f.OldName
+		}
+		if f.IsRename || f.IsCopy || f.IsBinary {
+			return fmt.Errorf("%s: renames, copies and binary changes are not supported", name)
+		}
+		if !filepath.IsLocal(filepath.FromSlash(name)) {
+			return fmt.Errorf("%q is not a path inside the module", name)
+		}
+		target := filepath.Join(root, filepath.FromSlash(name))
+		if f.IsDelete {
+			if err := os.Remove(target); err != nil {
+				return err
+			}
+			continue
+		}
+		var old []byte
+		if !f.IsNew {
+			if old, err = os.ReadFile(target); err != nil {
+				return err
+			}
+		}
+		var patched bytes.Buffer
+		if err := gitdiff.Apply(&patched, bytes.NewReader(old), f); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(target, patched.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sumKey is the "module version" of a module file's go.sum line; a .mod
