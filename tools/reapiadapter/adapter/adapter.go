@@ -101,6 +101,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 	"github.com/bazelbuild/remote-apis/build/bazel/semver"
@@ -178,7 +179,7 @@ func NewServer(backend grpc.ClientConnInterface, o Options, opts ...grpc.ServerO
 func ServerOptions(backend grpc.ClientConnInterface, o Options) []grpc.ServerOption {
 	p := &proxy{backend: backend}
 	if o.ActionDir != "" {
-		p.mover = &mover{dir: o.ActionDir, moved: map[string]*movedAction{}}
+		p.mover = &mover{dir: o.ActionDir, now: time.Now, moved: map[string]rememberedAction{}}
 	}
 	return []grpc.ServerOption{grpc.ForceServerCodec(rawCodec{}), grpc.UnknownServiceHandler(p.handle)}
 }

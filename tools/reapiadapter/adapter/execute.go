@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path"
 	"sync"
+	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
@@ -41,8 +43,48 @@ type movedAction struct {
 // metadata, so the operation's name is what ties it to the action).
 type mover struct {
 	dir   string
+	now   func() time.Time // time.Now; a test's clock
 	mu    sync.Mutex
-	moved map[string]*movedAction // by operation name
+	moved map[string]rememberedAction // by operation name, until it is done
+}
+
+// rememberedAction is the moved action of an operation that is not done, and
+// when the backend last said so.
+type rememberedAction struct {
+	action *movedAction
+	seen   time.Time
+}
+
+// abandonAfter is how long the adapter remembers an operation that is not done
+// once no call streams it any more: a client gone for good never asks
+// WaitExecution for it, and without a limit it would stay in memory forever.
+// A client that comes back later still gets the operation; only the name of
+// the action in its metadata is then the moved one.
+const abandonAfter = time.Hour
+
+// remember notes (or forgets, once done) the moved action of an operation,
+// forgetting those abandoned for longer than abandonAfter.
+func (m *mover) remember(name string, action *movedAction, done bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	if done {
+		delete(m.moved, name)
+	} else {
+		m.moved[name] = rememberedAction{action: action, seen: now}
+	}
+	for n, r := range m.moved {
+		if now.Sub(r.seen) > abandonAfter {
+			delete(m.moved, n)
+		}
+	}
+}
+
+// recall returns the moved action of a not-done operation, or nil.
+func (m *mover) recall(name string) *movedAction {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.moved[name].action
 }
 
 // MoveDown returns the command and input root that run an action the same way
@@ -89,10 +131,7 @@ func (p *proxy) waitExecution(ctx context.Context, in grpc.ServerStream) error {
 	if err != nil {
 		return err
 	}
-	p.mover.mu.Lock()
-	moved := p.mover.moved[wait.GetName()]
-	p.mover.mu.Unlock()
-	return p.operations(ctx, in, WaitExecutionMethod, req, moved)
+	return p.operations(ctx, in, WaitExecutionMethod, req, p.mover.recall(wait.GetName()))
 }
 
 // operations sends req to the backend and each Operation it streams back to
@@ -182,19 +221,14 @@ func (p *proxy) moveDown(ctx context.Context, exec *repb.ExecuteRequest) (*moved
 // the action by the operation's name until the operation is done (for
 // WaitExecution); done with a successful result, it stores that result under
 // the client's action digest too (the backend cached it under the moved one),
-// unless the action may not be cached.
+// unless the action may not be cached. Failing to store it fails nothing: the
+// client gets its result. An Operation that names no moved action goes as it came.
 func (p *proxy) restore(ctx context.Context, op *frame, moved *movedAction) error {
 	operation := &longrunningpb.Operation{}
 	if err := proto.Unmarshal(op.data, operation); err != nil {
 		return status.Errorf(codes.Internal, "adapter: the backend's Operation does not parse: %v", err)
 	}
-	p.mover.mu.Lock()
-	if operation.GetDone() {
-		delete(p.mover.moved, operation.GetName())
-	} else {
-		p.mover.moved[operation.GetName()] = moved
-	}
-	p.mover.mu.Unlock()
+	p.mover.remember(operation.GetName(), moved, operation.GetDone())
 	if operation.GetMetadata() != nil {
 		metadata := &repb.ExecuteOperationMetadata{}
 		if err := operation.GetMetadata().UnmarshalTo(metadata); err != nil {
@@ -202,10 +236,15 @@ func (p *proxy) restore(ctx context.Context, op *frame, moved *movedAction) erro
 		}
 		if proto.Equal(metadata.GetActionDigest(), moved.moved) {
 			metadata.ActionDigest = moved.original
-		}
-		var err error
-		if operation.Metadata, err = anypb.New(metadata); err != nil {
-			return status.Errorf(codes.Internal, "adapter: %v", err)
+			var err error
+			if operation.Metadata, err = anypb.New(metadata); err != nil {
+				return status.Errorf(codes.Internal, "adapter: %v", err)
+			}
+			data, err := proto.Marshal(operation)
+			if err != nil {
+				return status.Errorf(codes.Internal, "adapter: %v", err)
+			}
+			op.data = data // the rest of the Operation goes as the backend sent it
 		}
 	}
 	if response := operation.GetResponse(); response != nil && moved.cacheable {
@@ -218,15 +257,13 @@ func (p *proxy) restore(ctx context.Context, op *frame, moved *movedAction) erro
 				InstanceName: moved.instance, ActionDigest: moved.original, ActionResult: result, DigestFunction: moved.digestFunction,
 			})
 			if err != nil {
-				return fmt.Errorf("adapter: storing the result under the client's action %s: %w", moved.original.GetHash(), err)
+				// The action ran and its result is the client's all the same;
+				// the next build misses the cache and runs it again.
+				slog.Warn("adapter: the result of an executed action is not in the action cache under the client's digest",
+					"action", moved.original.GetHash(), "error", err)
 			}
 		}
 	}
-	data, err := proto.Marshal(operation)
-	if err != nil {
-		return status.Errorf(codes.Internal, "adapter: %v", err)
-	}
-	op.data = data
 	return nil
 }
 
