@@ -59,7 +59,7 @@ func main() {
 
 var platforms = []string{"linux/amd64", "linux/arm64", "darwin/arm64"}
 
-func run() error {
+func run() (err error) {
 	workspace := flag.String("workspace", os.Getenv("BUILD_WORKSPACE_DIRECTORY"), "the checkout to measure (set by bazel run)")
 	targets := flag.String("targets", "//...", "space-separated targets of the clean, warm, no-op and leaf builds")
 	leaf := flag.String("leaf", "libs/snowflake", "the library package the leaf edit changes")
@@ -67,6 +67,7 @@ func run() error {
 	before := flag.String("before", "", "a git revision to build cold too, before the checkout, for a before/after comparison")
 	remoteExec := flag.Bool("remote_exec", true, "build the targets with remote execution on a local buildbox-casd too (one more cold build)")
 	coldOnly := flag.Bool("cold_only", false, "stop after the cold build (with --before: the before/after comparison alone, two cold builds instead of seven)")
+	keep := buildrun.KeepFlag()
 	flag.Parse()
 	if *workspace == "" || *goBin == "" {
 		return errors.New("run me with ./bazelw run //tools/buildperf/bench")
@@ -79,9 +80,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if err := os.RemoveAll(work); err != nil {
+	if err := buildrun.Discard(work); err != nil {
 		return err
 	}
+	defer func() { err = buildrun.Finish(err, *keep, work) }() // after the servers and caches stop
 	checkout := filepath.Join(work, "checkout")
 	if err := buildrun.CopyCheckout(*workspace, checkout); err != nil {
 		return err

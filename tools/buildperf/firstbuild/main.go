@@ -46,10 +46,11 @@ func main() {
 	}
 }
 
-func run() error {
+func run() (err error) {
 	workspace := flag.String("workspace", os.Getenv("BUILD_WORKSPACE_DIRECTORY"), "the checkout to measure (set by bazel run)")
 	targets := flag.String("targets", "//...", "space-separated targets of the first build")
-	warmOnly := flag.Bool("warm_only", false, "skip the cold build and read the cache the last run's cold build filled (same checkout and targets)")
+	warmOnly := flag.Bool("warm_only", false, "skip the cold build and read the cache the last run's cold build filled (a run with --keep, same checkout and targets)")
+	keep := buildrun.KeepFlag()
 	flag.Parse()
 	if *workspace == "" {
 		return errors.New("run me with ./bazelw run //tools/buildperf/firstbuild")
@@ -60,13 +61,16 @@ func run() error {
 	}
 	if *warmOnly {
 		// Only the warm environment starts from empty again; the cache stays.
-		work := filepath.Join(work, "warm")
-		if err := os.RemoveAll(work); err != nil {
+		if _, err := os.Stat(filepath.Join(work, "cache")); err != nil {
+			return fmt.Errorf("--warm_only: no cache of a last run (run once with --keep): %w", err)
+		}
+		if err := buildrun.Discard(filepath.Join(work, "warm")); err != nil {
 			return err
 		}
-	} else if err := os.RemoveAll(work); err != nil {
+	} else if err := buildrun.Discard(work); err != nil {
 		return err
 	}
+	defer func() { err = buildrun.Finish(err, *keep, work) }() // after the cache and the servers stop
 	cache, err := buildrun.StartCache(filepath.Join(work, "cache"))
 	if err != nil {
 		return err

@@ -53,13 +53,14 @@ func main() {
 	}
 }
 
-func run() error {
+func run() (err error) {
 	workspace := flag.String("workspace", os.Getenv("BUILD_WORKSPACE_DIRECTORY"), "the checkout to build (set by bazel run)")
 	workspaceOf := flag.String("workspace_of", "", "a runfile of the checkout (its MODULE.bazel): how the test finds the checkout")
 	targets := flag.String("targets", "//...", "space-separated targets to build into A and B (steps 1-3)")
 	faultTargets := flag.String("fault_targets", "//libs/snowflake:snowflake_test", "space-separated targets for the fault and access steps (5-7), each a clean build: a Go test binary (the standard library, compile, link) lasts long enough for the cache to die mid-build")
 	cachediff := flag.String("cachediff", "", "the cachediff binary (set by the BUILD file)")
 	workDir := flag.String("work_dir", "", "where output bases, the copy and the cache storage go (default: <cache dir>/remotecache-check, -grpc-check for gRPC)")
+	keep := buildrun.KeepFlag()
 	kind := flag.String("backend", "http", "the cache: http (nginx WebDAV) or grpc (casd, the adapter, nginx with TLS and a token)")
 	flag.Parse()
 	var cache backend
@@ -92,9 +93,10 @@ func run() error {
 		}
 		*workDir = dir
 	}
-	if err := os.RemoveAll(*workDir); err != nil {
+	if err := buildrun.Discard(*workDir); err != nil {
 		return err
 	}
+	defer func() { err = buildrun.Finish(err, *keep, *workDir) }() // after c.shutdown
 	if *cachediff == "" {
 		return errors.New("no --cachediff (run me with ./bazelw run)")
 	}

@@ -55,12 +55,13 @@ const (
 	defaultTests   = "//libs/snowflake:snowflake_test //services/idgen/internal/watermark:watermark_test"
 )
 
-func run() error {
+func run() (err error) {
 	workspace := flag.String("workspace", os.Getenv("BUILD_WORKSPACE_DIRECTORY"), "the checkout to build (set by bazel run)")
 	targets := flag.String("targets", defaultTargets, "space-separated targets to build locally and remotely")
 	tests := flag.String("tests", defaultTests, "space-separated test targets to run remotely after the build (none: empty)")
 	jobs := flag.Int("exec_jobs", runtime.NumCPU(), "actions casd's runner runs at once")
 	workDir := flag.String("work_dir", "", "where output bases, the copies and casd's storage go (default: <cache dir>/remoteexec-check)")
+	keep := buildrun.KeepFlag()
 	flag.Parse()
 	if *workspace == "" {
 		return errors.New("no --workspace (run me with ./bazelw run)")
@@ -69,6 +70,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	defer func() { err = buildrun.Finish(err, *keep, work) }() // after c.stop
 	c := &checker{
 		workspace: *workspace, work: work, jobs: *jobs,
 		targets: strings.Fields(*targets), tests: strings.Fields(*tests),

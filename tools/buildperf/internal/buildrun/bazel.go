@@ -3,6 +3,7 @@ package buildrun
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -185,6 +186,44 @@ func WorkDir(name string) (string, error) {
 	return filepath.Join(cache, name), nil
 }
 
+// KeepFlag registers the --keep flag every measuring tool takes.
+func KeepFlag() *bool {
+	return flag.Bool("keep", false, "keep the scratch space (output bases, copies of the checkout, caches) after a run that worked; one that failed always keeps it")
+}
+
+// Finish ends a run that worked in dir. A run that failed, or one told to keep
+// it, leaves dir for a look (the output names what is in it); otherwise dir is
+// discarded: several gigabytes that nothing reads once the figures are printed.
+// The Bazel servers of its output bases must be shut down first.
+func Finish(runErr error, keep bool, dir string) error {
+	if runErr != nil || keep {
+		fmt.Fprintf(os.Stderr, "kept %s\n", dir)
+		return runErr
+	}
+	return Discard(dir)
+}
+
+// Discard removes dir and everything under it. Bazel leaves some of what it
+// writes read-only, so each directory is made writable before it is emptied.
+func Discard(dir string) error {
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.Chmod(path, 0o755)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return os.RemoveAll(dir)
+}
+
 // FreshWorkDir empties dir, or WorkDir(name) when dir is "", creates it, and
 // returns it: a check's scratch space, cleared at each run.
 func FreshWorkDir(dir, name string) (string, error) {
@@ -194,7 +233,7 @@ func FreshWorkDir(dir, name string) (string, error) {
 			return "", err
 		}
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	if err := Discard(dir); err != nil {
 		return "", err
 	}
 	return dir, os.MkdirAll(dir, 0o755)

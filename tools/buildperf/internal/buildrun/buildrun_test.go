@@ -1,8 +1,11 @@
 package buildrun
 
 import (
+	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +90,64 @@ func TestCache(t *testing.T) {
 	c.Stop()
 	if _, err := http.Get(c.URL + "/cas/ab"); err == nil {
 		t.Error("the stopped cache still answers")
+	}
+}
+
+func TestDiscardRemovesReadOnlyTreesAndNothingElse(t *testing.T) {
+	root := t.TempDir()
+	outside := filepath.Join(root, "outside")
+	if err := os.Mkdir(outside, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "work")
+	execroot := filepath.Join(dir, "output", "execroot")
+	if err := os.MkdirAll(execroot, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(execroot, "out"), []byte("built"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(execroot, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(execroot, 0o555); err != nil { // as Bazel leaves its outputs
+		t.Fatal(err)
+	}
+	if err := Discard(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("after Discard, %s: %v", dir, err)
+	}
+	if fi, err := os.Stat(outside); err != nil || fi.Mode().Perm() != 0o555 {
+		t.Errorf("Discard touched what a symlink points to: %v, %v", fi, err)
+	}
+	if err := Discard(dir); err != nil {
+		t.Errorf("Discard of what is gone already: %v", err)
+	}
+}
+
+func TestFinishKeepsWhatAFailedOrKeptRunLeaves(t *testing.T) {
+	failed := errors.New("step 3 failed")
+	for _, c := range []struct {
+		name    string
+		runErr  error
+		keep    bool
+		removed bool
+	}{
+		{"worked", nil, false, true},
+		{"worked, --keep", nil, true, false},
+		{"failed", failed, false, false},
+	} {
+		dir := filepath.Join(t.TempDir(), "work")
+		if err := os.MkdirAll(filepath.Join(dir, "output"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := Finish(c.runErr, c.keep, dir); err != c.runErr {
+			t.Errorf("%s: Finish returned %v, want the run's %v", c.name, err, c.runErr)
+		}
+		if _, err := os.Stat(dir); os.IsNotExist(err) != c.removed {
+			t.Errorf("%s: removed = %v, want %v", c.name, os.IsNotExist(err), c.removed)
+		}
 	}
 }
