@@ -9,6 +9,7 @@ package casdstack
 import (
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 
@@ -45,8 +46,12 @@ type Options struct {
 	MaxMessage int
 }
 
-// Start runs casd, its storage and log under dir, and the adapter in front of it.
+// Start runs casd, its storage and log under dir (created if need be), and the
+// adapter in front of it.
 func Start(dir string, opts Options) (*Stack, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	binary, err := exec.LookPath("buildbox-casd")
 	if err != nil {
 		return nil, fmt.Errorf("buildbox-casd not found: install the Debian package buildbox from testing (./bazelw does): %w", err)
