@@ -377,7 +377,8 @@ func (b *bench) goPeer(goTool string, releaseCold, bazelNoop time.Duration) erro
 // methods) and everything that imports them. It builds with a scratch cache of
 // its own, so the measured cold build stays cold.
 func (b *bench) goBuildable(goTool string, env []string) ([]string, int, error) {
-	out, err := b.goCmd(goTool, env, "list", "-e", "-f", "{{.ImportPath}} {{.Incomplete}} {{join .Deps \" \"}}", "./...")
+	// Packages of tests alone (no GoFiles) are not for go build: "no non-test Go files".
+	out, err := b.goCmd(goTool, env, "list", "-e", "-f", "{{if .GoFiles}}{{.ImportPath}} {{.Incomplete}} {{join .Deps \" \"}}{{end}}", "./...")
 	if err != nil {
 		return nil, 0, fmt.Errorf("go list: %w\n%s", err, out)
 	}
