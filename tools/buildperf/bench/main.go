@@ -76,11 +76,8 @@ func run() (err error) {
 	if err != nil {
 		return err
 	}
-	work, err := buildrun.WorkDir("bench")
+	work, err := buildrun.FreshWorkDir("", "bench")
 	if err != nil {
-		return err
-	}
-	if err := buildrun.Discard(work); err != nil {
 		return err
 	}
 	defer func() { err = buildrun.Finish(err, *keep, work) }() // after the servers and caches stop

@@ -82,21 +82,15 @@ func run() (err error) {
 	if *workspace == "" {
 		return errors.New("no --workspace (run me with ./bazelw run)")
 	}
-	if *workDir == "" {
-		name := "remotecache-check"
-		if *kind != "http" {
-			name = "remotecache-" + *kind + "-check"
-		}
-		dir, err := buildrun.WorkDir(name)
-		if err != nil {
-			return err
-		}
-		*workDir = dir
+	name := "remotecache-check"
+	if *kind != "http" {
+		name = "remotecache-" + *kind + "-check"
 	}
-	if err := buildrun.Discard(*workDir); err != nil {
+	work, err := buildrun.FreshWorkDir(*workDir, name)
+	if err != nil {
 		return err
 	}
-	defer func() { err = buildrun.Finish(err, *keep, *workDir) }() // after c.shutdown
+	defer func() { err = buildrun.Finish(err, *keep, work) }() // after c.shutdown
 	if *cachediff == "" {
 		return errors.New("no --cachediff (run me with ./bazelw run)")
 	}
@@ -104,7 +98,7 @@ func run() (err error) {
 	if err != nil {
 		return err
 	}
-	c := &checker{workspace: *workspace, work: *workDir, targets: strings.Fields(*targets),
+	c := &checker{workspace: *workspace, work: work, targets: strings.Fields(*targets),
 		faultTargets: strings.Fields(*faultTargets), cachediffBin: cachediffBin, cache: cache}
 	defer c.shutdown()
 	return c.all()
