@@ -82,8 +82,9 @@ var (
 )
 
 // ephemeralLow returns the first port of the kernel's ephemeral range, or 0 when
-// it cannot be read (then PickAddr takes an ephemeral port).
-func ephemeralLow() int {
+// it cannot be read (then PickAddr takes an ephemeral port). It is read once:
+// the range does not change under a running test.
+var ephemeralLow = sync.OnceValue(func() int {
 	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	if err != nil {
 		return 0
@@ -93,7 +94,7 @@ func ephemeralLow() int {
 		return 0
 	}
 	return low
-}
+})
 
 // Process is a running server.
 type Process struct {

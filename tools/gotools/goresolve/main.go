@@ -59,7 +59,7 @@ func run(args []string) error {
 		return err
 	}
 	if *goBin == "" || *lockPath == "" || flags.NArg() != 1 {
-		return errors.New("usage: goresolve --lock=FILE PACKAGE@VERSION")
+		return errors.New("usage: goresolve --lock=FILE [--patch=FILE]... PACKAGE@VERSION")
 	}
 	pkg, version, ok := strings.Cut(flags.Arg(0), "@")
 	if !ok || pkg == "" || version == "" {
