@@ -102,8 +102,15 @@ func Start(dir string, opts Options) (*Stack, error) {
 // StartCasd (re)starts casd on its address, with the storage it had: the
 // adapter reconnects to it.
 func (s *Stack) StartCasd() (err error) {
-	s.casd, err = testproc.LaunchCasd(s.casdBinary, s.CasdAddr, s.Storage, s.Log, s.casdArgs...)
-	return err
+	if s.casd, err = testproc.LaunchCasd(s.casdBinary, s.CasdAddr, s.Storage, s.Log, s.casdArgs...); err != nil {
+		return err
+	}
+	if s.backend != nil {
+		// After casd was away, the adapter's connection waits out gRPC's
+		// reconnect backoff, which grows to two minutes: reconnect now.
+		s.backend.ResetConnectBackoff()
+	}
+	return nil
 }
 
 // StopCasd kills casd, leaving the adapter: the store dies behind it.
