@@ -36,6 +36,22 @@ func TestLRUEvictsLeastRecentlyUsed(t *testing.T) {
 	}
 }
 
+// More shards than entries must not hold more than size: with one entry a shard,
+// L1Size 1 and the default 64 shards once held up to 64 entries, and the Redis
+// recovery test below then found every key in L1 and never called Redis (about
+// one run in 25, whenever its 20 keys hashed to 20 different shards).
+func TestLRUHoldsAtMostSize(t *testing.T) {
+	for _, tc := range []struct{ size, shards int }{{1, 64}, {3, 64}, {10, 4}, {100, 8}, {0, 1}} {
+		c := NewLRU(tc.size, tc.shards, time.Hour, nil)
+		for i := range 1000 {
+			c.Set(strconv.Itoa(i), []byte("v"))
+		}
+		if want := max(1, tc.size); c.Len() != want {
+			t.Errorf("NewLRU(%d, %d) after 1000 sets holds %d entries, want %d", tc.size, tc.shards, c.Len(), want)
+		}
+	}
+}
+
 func TestLRUExpires(t *testing.T) {
 	clk := testutil.NewClock(time.Unix(1000, 0))
 	c := NewLRU(10, 4, time.Second, clk.Now)

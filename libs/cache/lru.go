@@ -35,12 +35,14 @@ type lruEntry struct {
 	expires int64 // ns, on the LRU's clock
 }
 
-// NewLRU returns an LRU holding about size entries in shards shards (rounded up
-// to a power of two), each expiring ttl after it is set. now is the clock (nil:
-// time.Now).
+// NewLRU returns an LRU holding at most size entries (at least one) in shards
+// shards, each expiring ttl after it is set. now is the clock (nil: time.Now).
+// The shard count is rounded up to a power of two, but never above size: a shard
+// holds at least one entry, so more shards than entries would hold more than size.
 func NewLRU(size, shards int, ttl time.Duration, now func() time.Time) *LRU {
+	size = max(1, size)
 	n := 1
-	for n < shards {
+	for n < shards && n*2 <= size {
 		n <<= 1
 	}
 	clock := coarseNow
@@ -49,7 +51,11 @@ func NewLRU(size, shards int, ttl time.Duration, now func() time.Time) *LRU {
 	}
 	c := &LRU{seed: maphash.MakeSeed(), shards: make([]lruShard, n), ttl: int64(ttl), now: clock}
 	for i := range c.shards {
-		c.shards[i] = lruShard{entries: map[string]*list.Element{}, order: list.New(), limit: max(1, size/n)}
+		limit := size / n
+		if i < size%n {
+			limit++ // the remainder, one each, so the limits add up to size
+		}
+		c.shards[i] = lruShard{entries: map[string]*list.Element{}, order: list.New(), limit: limit}
 	}
 	return c
 }
