@@ -8,11 +8,13 @@ package testproc
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -44,23 +46,29 @@ func FreeAddr(t testing.TB) string {
 // 0) is the kernel's to give to the next outgoing connection as soon as it is
 // closed, and under load one did before the server bound it ("address already
 // in use"). So the port comes from below the ephemeral range
-// (net.ipv4.ip_local_port_range), which connections never take, and this
-// process never hands out the same one twice.
+// (net.ipv4.ip_local_port_range), which connections never take, and it is
+// reserved for the life of this process (reservePort), so neither this process
+// nor another test's picks it again.
 func PickAddr() (string, error) {
-	pickedMu.Lock()
-	defer pickedMu.Unlock()
+	reservedMu.Lock()
+	defer reservedMu.Unlock()
 	if low := ephemeralLow(); low > minPort+1000 {
 		for range 100 {
 			port := minPort + rand.IntN(low-minPort)
-			if picked[port] {
+			if reserved[port] != nil {
 				continue
+			}
+			lock, err := reservePort(port)
+			if err != nil {
+				continue // another test process has it
 			}
 			lis, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 			if err != nil {
+				lock.Close()
 				continue // taken
 			}
 			lis.Close()
-			picked[port] = true
+			reserved[port] = lock
 			return lis.Addr().String(), nil
 		}
 	}
@@ -77,9 +85,28 @@ func PickAddr() (string, error) {
 const minPort = 10000
 
 var (
-	pickedMu sync.Mutex
-	picked   = map[int]bool{}
+	reservedMu sync.Mutex
+	reserved   = map[int]io.Closer{} // port: its reservation, held until exit
 )
+
+// reservePort claims port among all the processes on this machine that use
+// testproc: Bazel runs test binaries side by side, and two of them picking the
+// same free port for their servers made one server fail to bind. The claim is a
+// Linux abstract Unix socket, named after the port: it needs no file, only one
+// process can bind a name, and the kernel drops it when the process exits,
+// however it exits. Elsewhere there is no claim, only this process's own list.
+func reservePort(port int) (io.Closer, error) {
+	if runtime.GOOS != "linux" {
+		return io.NopCloser(nil), nil
+	}
+	return net.Listen("unix", reservationName(port))
+}
+
+// reservationName is the abstract socket name ("@" is the leading NUL byte)
+// that reserves port.
+func reservationName(port int) string {
+	return fmt.Sprintf("@monoreel-testproc-port-%d", port)
+}
 
 // ephemeralLow returns the first port of the kernel's ephemeral range, or 0 when
 // it cannot be read (then PickAddr takes an ephemeral port). It is read once:

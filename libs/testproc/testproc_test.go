@@ -2,6 +2,7 @@ package testproc
 
 import (
 	"net"
+	"runtime"
 	"strconv"
 	"testing"
 )
@@ -35,5 +36,12 @@ func TestPickAddrGivesDistinctBindablePortsOutsideTheEphemeralRange(t *testing.T
 			continue
 		}
 		lis.Close()
+		if runtime.GOOS == "linux" {
+			// Another process asking for the port is refused: it is reserved.
+			if other, err := net.Listen("unix", reservationName(port)); err == nil {
+				other.Close()
+				t.Errorf("%s: its reservation can be taken by another process", addr)
+			}
+		}
 	}
 }
