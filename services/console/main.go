@@ -22,7 +22,9 @@
 //   - /api/signin: development sign-in (internal/signin): POST {"user": NAME}
 //     and get a short-lived token signed with -signin_key, with the tier the
 //     console's -signin_tiers gives NAME (normal by default) and the operator
-//     role for -signin_admins. Production puts a real identity provider here.
+//     role for -signin_admins, at most -signin_rate a second from one client
+//     address after a burst of -signin_burst (429 and Retry-After past it).
+//     Production puts a real identity provider here.
 //   - everything else: the web bundle embedded in the binary (web/).
 package main
 
@@ -47,6 +49,7 @@ import (
 	"github.com/monoreel/monoreel/libs/coloring"
 	"github.com/monoreel/monoreel/libs/mtls"
 	"github.com/monoreel/monoreel/libs/pki"
+	"github.com/monoreel/monoreel/libs/ratelimit"
 	"github.com/monoreel/monoreel/libs/service"
 	"github.com/monoreel/monoreel/libs/tracing"
 	consolev1 "github.com/monoreel/monoreel/proto/console/v1"
@@ -78,6 +81,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	signinTTL := flags.Duration("signin_ttl", 30*time.Minute, "how long a sign-in's token is valid")
 	tierFlag := flags.String("signin_tiers", "", "users' tiers at sign-in, user=tier,... (normal, vip, robot); anyone else is normal")
 	adminFlag := flags.String("signin_admins", "", "users given the operator role at sign-in, user,...")
+	signinRate := flags.Float64("signin_rate", 1, "sign-ins a second allowed from one client address, after -signin_burst")
+	signinBurst := flags.Int("signin_burst", 10, "sign-ins one client address may make at once")
 	mediaOrigin := flags.String("media_origin", "", "the edge (or origin) the published outputs are served from (http://host:port): the pages play them at /media/<key>, the same origin as the console; empty: no /media/")
 	if err := flags.Parse(args); err != nil {
 		return err
@@ -92,6 +97,9 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 	admins, err := signin.ParseAdmins(*adminFlag)
 	if err != nil {
 		return fmt.Errorf("-signin_admins: %w", err)
+	}
+	if *signinRate <= 0 || *signinBurst < 1 {
+		return fmt.Errorf("-signin_rate=%v -signin_burst=%d: want a rate above 0 and a burst of at least 1", *signinRate, *signinBurst)
 	}
 	if (*webCert == "") != (*webKey == "") {
 		return errors.New("-web_tls_cert and -web_tls_key go together")
@@ -149,6 +157,9 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(net.Ad
 		if err != nil {
 			return err
 		}
+		// 10,000 addresses draining at once is far past a development
+		// console's users; past it, new addresses share one bucket.
+		h.Limit = ratelimit.NewKeyed(*signinRate, *signinBurst, 10_000, nil)
 		mux.Handle("/api/signin", h)
 		signinMode = "with " + key
 	} else {

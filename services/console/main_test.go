@@ -244,7 +244,7 @@ func TestStatus(t *testing.T) {
 }
 
 // TestPagesAndSignInChecks: the embedded page is served at the root; the
-// sign-in refuses a person's own claims.
+// sign-in refuses a person's own claims, and one address signing in too often.
 func TestPagesAndSignInChecks(t *testing.T) {
 	p := start(t)
 	resp, err := http.Get(p.web + "/")
@@ -263,6 +263,26 @@ func TestPagesAndSignInChecks(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("a sign-in claiming a tier: %s, want 400", resp.Status)
+	}
+	// One address signing in over and over is refused once past the burst (10,
+	// then 1 a second): 30 tries would need 20 s to all get through.
+	refused := false
+	for range 30 {
+		resp, err := http.Post(p.web+"/api/signin", "application/json", strings.NewReader(`{"user":"eve"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			if resp.Header.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+			refused = true
+			break
+		}
+	}
+	if !refused {
+		t.Error("30 sign-ins in a row from one address were all let through")
 	}
 	if !strings.Contains(p.console.Log(), "console: "+p.web+"/") {
 		t.Errorf("the console does not print its URL:\n%s", p.console.Log())

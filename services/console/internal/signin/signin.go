@@ -15,13 +15,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"net"
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/monoreel/monoreel/libs/auth"
+	"github.com/monoreel/monoreel/libs/ratelimit"
 )
 
 // Users is the console's configuration of who signs in as what: a tier per
@@ -129,6 +133,10 @@ type Handler struct {
 	TTL    time.Duration
 	Log    *slog.Logger
 	Now    func() time.Time // time.Now if nil
+	// Limit bounds sign-ins per client address (nil: no limit). Signing in
+	// takes no secret, so this is what stops one client from minting tokens as
+	// fast as it can send requests.
+	Limit *ratelimit.Keyed
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -136,6 +144,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "sign in with POST", http.StatusMethodNotAllowed)
 		return
+	}
+	if h.Limit != nil {
+		// Per address as the console sees it: behind a proxy, the proxy's.
+		client, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			client = r.RemoteAddr
+		}
+		if wait, ok := h.Limit.Reserve(client); !ok {
+			seconds := int(math.Ceil(wait.Seconds()))
+			h.Log.Warn("sign-in refused: too many from one address", "peer", r.RemoteAddr)
+			w.Header().Set("Retry-After", strconv.Itoa(seconds))
+			http.Error(w, fmt.Sprintf("too many sign-ins from %s: try again in %ds", client, seconds), http.StatusTooManyRequests)
+			return
+		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequest))
 	if err != nil {

@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/monoreel/monoreel/libs/auth"
+	"github.com/monoreel/monoreel/libs/ratelimit"
 )
 
 // TestSignIn: a name gets a token of the configured tier (normal for anyone
@@ -128,4 +130,42 @@ func FuzzParseTiers(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSignInLimitsEachAddress: past its burst, an address is refused with 429
+// and a Retry-After until its bucket refills; the refusal signs nothing.
+func TestSignInLimitsEachAddress(t *testing.T) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clock atomic.Int64
+	h := &Handler{Issuer: auth.Issuer{Key: key, Issuer: "monoreel", Audience: "monoreel"}, TTL: time.Minute,
+		Log: slog.New(slog.DiscardHandler), Limit: ratelimit.NewKeyed(0.5, 2, 100, clock.Load)}
+	post := func(addr string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/api/signin", strings.NewReader(`{"user":"uma"}`))
+		req.RemoteAddr = addr
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	for i := range 2 {
+		if rec := post("192.0.2.1:4000"); rec.Code != http.StatusOK {
+			t.Fatalf("sign-in %d within the burst: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	rec := post("192.0.2.1:4001") // another port of the same address
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "2" {
+		t.Fatalf("third sign-in: %d, Retry-After %q, %s; want 429 after 2s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	}
+	if !strings.Contains(rec.Body.String(), "192.0.2.1") || strings.Contains(rec.Body.String(), "token") {
+		t.Errorf("refusal %q: want the address named and no token", rec.Body)
+	}
+	if rec := post("192.0.2.2:4000"); rec.Code != http.StatusOK {
+		t.Errorf("another address was refused: %d %s", rec.Code, rec.Body)
+	}
+	clock.Add(int64(2 * time.Second))
+	if rec := post("192.0.2.1:4000"); rec.Code != http.StatusOK {
+		t.Errorf("after 2s the address is still refused: %d %s", rec.Code, rec.Body)
+	}
 }
