@@ -138,7 +138,7 @@ func New(name string, f *Flags, stdout io.Writer, serverOpts ...grpc.ServerOptio
 	if err != nil {
 		return nil, err
 	}
-	traces, err := f.Trace.Start(context.Background(), name, f.version)
+	traces, err := f.Trace.Start(context.Background(), name, f.version, transport.ClientCredentials())
 	if err != nil {
 		return nil, err
 	}

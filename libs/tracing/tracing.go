@@ -26,6 +26,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // Batching of the span export: the platform's practice.
@@ -44,7 +45,7 @@ type Flags struct {
 // AddFlags registers -trace_endpoint and -trace_sample_ratio on fs.
 func AddFlags(fs *flag.FlagSet) *Flags {
 	f := &Flags{}
-	fs.StringVar(&f.Endpoint, "trace_endpoint", "", "OTLP/gRPC endpoint spans are exported to (host:port of a collector or Jaeger on this host or a private network); empty: none exported")
+	fs.StringVar(&f.Endpoint, "trace_endpoint", "", "OTLP/gRPC endpoint spans are exported to (host:port of a collector or Jaeger), over the service's mutual TLS (-tls_*; in the clear only under -plaintext); empty: none exported")
 	fs.Float64Var(&f.Ratio, "trace_sample_ratio", 1, "the share of new traces sampled (0..1); a call in a sampled trace is always sampled. The config center's tracing/sample_ratio overrides it while the service runs")
 	return f
 }
@@ -56,8 +57,11 @@ type Tracing struct {
 }
 
 // Start sets up tracing for service (its version in the spans' resource) and
-// makes it the process's global tracer provider and propagator.
-func (f *Flags) Start(ctx context.Context, service, version string) (*Tracing, error) {
+// makes it the process's global tracer provider and propagator. creds secure
+// the export: the service's own client credentials (libs/mtls), so the
+// collector knows who sends spans and the spans, which name users and videos,
+// cross the network only over mutual TLS, as every other call does.
+func (f *Flags) Start(ctx context.Context, service, version string, creds credentials.TransportCredentials) (*Tracing, error) {
 	if f.Ratio < 0 || f.Ratio > 1 {
 		return nil, fmt.Errorf("-trace_sample_ratio=%v: want 0..1", f.Ratio)
 	}
@@ -69,9 +73,10 @@ func (f *Flags) Start(ctx context.Context, service, version string) (*Tracing, e
 	}
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sdktrace.ParentBased(sampler))}
 	if f.Endpoint != "" {
-		// Plain gRPC: the collector is on this host or the private network
-		// (an agent next to the service, as the platform runs it).
-		exporter, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(f.Endpoint), otlptracegrpc.WithInsecure())
+		if creds == nil {
+			return nil, fmt.Errorf("-trace_endpoint %s: no transport credentials to export with", f.Endpoint)
+		}
+		exporter, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(f.Endpoint), otlptracegrpc.WithTLSCredentials(creds))
 		if err != nil {
 			return nil, fmt.Errorf("-trace_endpoint %s: %w", f.Endpoint, err)
 		}

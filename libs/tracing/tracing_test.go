@@ -158,7 +158,7 @@ func TestProcessGetsTheSpanContext(t *testing.T) {
 
 // TestFlagsCheckTheRatio: a ratio out of 0..1 is refused by name.
 func TestFlagsCheckTheRatio(t *testing.T) {
-	if _, err := (&Flags{Ratio: 2}).Start(context.Background(), "test", ""); err == nil || !strings.Contains(err.Error(), "-trace_sample_ratio=2") {
+	if _, err := (&Flags{Ratio: 2}).Start(context.Background(), "test", "", nil); err == nil || !strings.Contains(err.Error(), "-trace_sample_ratio=2") {
 		t.Errorf("Start with ratio 2: %v", err)
 	}
 }

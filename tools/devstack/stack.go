@@ -69,7 +69,7 @@ func startStack(dir string, binaries serviceFlags, ffmpeg, jaeger string, f *fle
 	var traceArgs []string
 	traces := tracing.Flags{Ratio: 1}
 	if jaeger != "" {
-		if s.jaeger, err = monitoring.LaunchJaeger(jaeger, filepath.Join(dir, "jaeger")); err != nil {
+		if s.jaeger, err = monitoring.LaunchJaeger(jaeger, filepath.Join(dir, "jaeger"), s.pki.Dir); err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(log, "  %-13s traces on %s (OTLP %s)\n", "jaeger", s.jaeger.Query, s.jaeger.OTLP)
@@ -77,7 +77,12 @@ func startStack(dir string, binaries serviceFlags, ffmpeg, jaeger string, f *fle
 		traceArgs = []string{"-trace_endpoint=" + s.jaeger.OTLP}
 	}
 	// devstack's own calls are spans too: the roots of the scenario's traces.
-	if s.tracing, err = traces.Start(context.Background(), "devstack", ""); err != nil {
+	creds, err := s.pki.ServiceCredentials(testproc.Harness)
+	if err != nil {
+		s.stop()
+		return nil, err
+	}
+	if s.tracing, err = traces.Start(context.Background(), "devstack", "", creds); err != nil {
 		s.stop()
 		return nil, err
 	}

@@ -7,13 +7,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/monoreel/monoreel/libs/pki"
 	"github.com/monoreel/monoreel/libs/testproc"
 )
 
 // Jaeger is a Jaeger (v2, all-in-one, in-memory) running on loopback: the trace
-// backend of devstack and its test. Services export to OTLP; Query is its
-// HTTP API and UI.
+// backend of devstack and its test. Services export to OTLP over mutual TLS, as
+// they call each other: Jaeger has a certificate of the platform's CA and takes
+// spans only from a client with one (a service's). Query is its HTTP API and UI.
 type Jaeger struct {
 	*testproc.Process
 	OTLP  string // host:port of its OTLP/gRPC receiver: services' -trace_endpoint
@@ -21,7 +24,8 @@ type Jaeger struct {
 }
 
 // jaegerConfig is Jaeger's configuration (an OpenTelemetry collector's): OTLP
-// in, memory storage, the query API; no other receiver, no telemetry port.
+// in over mutual TLS, memory storage, the query API; no other receiver, no
+// telemetry port.
 const jaegerConfig = `service:
   extensions: [jaeger_storage, jaeger_query]
   pipelines:
@@ -52,6 +56,11 @@ receivers:
     protocols:
       grpc:
         endpoint: %s
+        tls:
+          cert_file: %s
+          key_file: %s
+          client_ca_file: %s
+          min_version: "1.3"
 processors:
   batch:
 exporters:
@@ -60,10 +69,14 @@ exporters:
 `
 
 // LaunchJaeger starts Jaeger (the binary bin) on free loopback ports, its
-// configuration and log under dir. The caller stops it.
-func LaunchJaeger(bin, dir string) (*Jaeger, error) {
+// configuration and log under dir, with a certificate from the PKI in ca (a
+// "jaeger" service's, issued now). The caller stops it.
+func LaunchJaeger(bin, dir string, ca pki.Dir) (*Jaeger, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
+	}
+	if err := ca.IssueFiles(certValidity, "jaeger"); err != nil {
+		return nil, fmt.Errorf("jaeger's certificate: %w", err)
 	}
 	var addrs [3]string
 	for i := range addrs {
@@ -74,7 +87,7 @@ func LaunchJaeger(bin, dir string) (*Jaeger, error) {
 	}
 	j := &Jaeger{OTLP: addrs[0], Query: "http://" + addrs[1]}
 	configFile := filepath.Join(dir, "jaeger.yaml")
-	if err := os.WriteFile(configFile, fmt.Appendf(nil, jaegerConfig, addrs[1], addrs[2], addrs[0]), 0o644); err != nil {
+	if err := os.WriteFile(configFile, fmt.Appendf(nil, jaegerConfig, addrs[1], addrs[2], addrs[0], ca.CertFile("jaeger"), ca.KeyFile("jaeger"), ca.CAFile()), 0o644); err != nil {
 		return nil, err
 	}
 	var err error
@@ -87,6 +100,10 @@ func LaunchJaeger(bin, dir string) (*Jaeger, error) {
 	}
 	return j, nil
 }
+
+// certValidity is how long Jaeger's certificate lasts: it is issued at every
+// launch, for a stack that runs hours at most.
+const certValidity = 7 * 24 * time.Hour
 
 // TraceURL is where the UI shows trace id. (A Jaeger built from its Go module
 // serves a placeholder page there: upstream builds the UI's assets with npm,

@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/monoreel/monoreel/libs/testproc"
 )
 
@@ -113,5 +117,66 @@ func TestDecodeTrace(t *testing.T) {
 	}
 	if _, err := DecodeTrace([]byte(`{"errors":[{"msg":"trace not found"}]}`)); err == nil || !strings.Contains(err.Error(), "trace not found") {
 		t.Errorf("an error answer: %v", err)
+	}
+}
+
+// TestJaegerTakesSpansOnlyOverMutualTLS: a service's certificate gets its spans
+// in (and the query API finds them); a client with no certificate, and one in
+// the clear, are refused.
+func TestJaegerTakesSpansOnlyOverMutualTLS(t *testing.T) {
+	p := testproc.TestPKI(t)
+	j, err := LaunchJaeger(testproc.Runfile(t, "JAEGER"), t.TempDir(), p.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Stop()
+	// One real span, recorded as the SDK hands it to an exporter.
+	recorder := tracetest.NewSpanRecorder()
+	provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
+	_, span := provider.Tracer("monitoring_test").Start(context.Background(), "checked-in")
+	span.End()
+	spans := recorder.Ended()
+	traceID := span.SpanContext().TraceID().String()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	export := func(opt otlptracegrpc.Option) error {
+		exporter, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(j.OTLP), opt, otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: false}))
+		if err != nil {
+			return err
+		}
+		defer exporter.Shutdown(ctx)
+		return exporter.ExportSpans(ctx, spans)
+	}
+	user, err := p.UserCredentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, opt := range map[string]otlptracegrpc.Option{
+		"a client with no certificate": otlptracegrpc.WithTLSCredentials(user),
+		"a client in the clear":        otlptracegrpc.WithInsecure(),
+	} {
+		if err := export(opt); err == nil {
+			t.Errorf("spans from %s were taken", name)
+		} else {
+			t.Logf("%s refused: %v", name, err)
+		}
+	}
+	service, err := p.ServiceCredentials("monitoring")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := export(otlptracegrpc.WithTLSCredentials(service)); err != nil {
+		t.Fatalf("spans from a service over mutual TLS: %v\n%s", err, j.Log())
+	}
+	for {
+		got, err := j.Trace(ctx, traceID)
+		if err == nil && len(got) == 1 && got[0].Operation == "checked-in" {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("trace %s not in Jaeger after 30s: %v, %v", traceID, got, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -111,7 +111,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		{"TLS + token (a user)", secure.Addr, withToken},
 	}
 	if *jaegerBin != "" {
-		jaeger, err := monitoring.LaunchJaeger(*jaegerBin, filepath.Join(dir, "jaeger"))
+		jaeger, err := monitoring.LaunchJaeger(*jaegerBin, filepath.Join(dir, "jaeger"), p.Dir)
 		if err != nil {
 			return err
 		}
