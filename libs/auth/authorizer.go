@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/monoreel/monoreel/libs/grpcerr"
+	"github.com/monoreel/monoreel/libs/grpcstream"
 	"github.com/monoreel/monoreel/libs/pki"
 	commonv1 "github.com/monoreel/monoreel/proto/common/v1"
 )
@@ -99,7 +100,7 @@ func (a *Authorizer) StreamServerInterceptor() grpc.StreamServerInterceptor {
 		if err != nil {
 			return err
 		}
-		err = handler(srv, &identityStream{ServerStream: ss, ctx: ctx})
+		err = handler(srv, grpcstream.WithContext(ss, ctx))
 		a.handlerRefused(ctx, info.FullMethod, err)
 		return err
 	}
@@ -122,13 +123,6 @@ func (a *Authorizer) refused(ctx context.Context, fullMethod string, caller Iden
 	a.refusals.WithLabelValues(fullMethod, reason).Inc()
 	a.log.WarnContext(ctx, "refused", "method", fullMethod, "caller", caller.String(), "peer", peerAddr(ctx), "reason", reason, "error", cause)
 }
-
-type identityStream struct {
-	grpc.ServerStream
-	ctx context.Context
-}
-
-func (s *identityStream) Context() context.Context { return s.ctx }
 
 // Authorize returns ctx with the caller's Identity if the caller may call
 // fullMethod, or else the refusal as a status (Unauthenticated or

@@ -9,6 +9,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/monoreel/monoreel/libs/grpcstream"
 )
 
 // fromIncoming reads the colour of an incoming call. A header sent more than once
@@ -82,16 +84,9 @@ func StreamServerInterceptor() grpc.StreamServerInterceptor {
 		if err != nil {
 			return err
 		}
-		return handler(srv, &coloredStream{ServerStream: ss, ctx: ctx})
+		return handler(srv, grpcstream.WithContext(ss, ctx))
 	}
 }
-
-type coloredStream struct {
-	grpc.ServerStream
-	ctx context.Context
-}
-
-func (s *coloredStream) Context() context.Context { return s.ctx }
 
 // outgoing adds the context's colour to the outgoing metadata.
 func outgoing(ctx context.Context) context.Context {

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/monoreel/monoreel/libs/auth"
+	"github.com/monoreel/monoreel/libs/grpcstream"
 	"github.com/monoreel/monoreel/libs/idpool"
 	"github.com/monoreel/monoreel/libs/ratelimit"
 	"github.com/monoreel/monoreel/libs/testproc"
@@ -70,7 +71,7 @@ func testIdentity(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handl
 	md, _ := metadata.FromIncomingContext(ss.Context())
 	if users := md.Get("test-user"); len(users) == 1 {
 		id := auth.Identity{Kind: auth.User, Name: users[0], Tier: md.Get("test-tier")[0]}
-		return handler(srv, &identityStream{ss, auth.NewContext(ss.Context(), id)})
+		return handler(srv, grpcstream.WithContext(ss, auth.NewContext(ss.Context(), id)))
 	}
 	return handler(srv, ss)
 }
@@ -83,13 +84,6 @@ func testUnaryIdentity(ctx context.Context, req any, _ *grpc.UnaryServerInfo, ha
 	}
 	return handler(ctx, req)
 }
-
-type identityStream struct {
-	grpc.ServerStream
-	ctx context.Context
-}
-
-func (s *identityStream) Context() context.Context { return s.ctx }
 
 // tierNames are the token tiers of the API's.
 var tierNames = map[danmakuv1.Tier]string{
