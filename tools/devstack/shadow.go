@@ -35,12 +35,12 @@ type shadowReport struct {
 // production workflow as it was; its own work is in the shadow namespaces,
 // cdnpush's warm-up a dry run, and the orchestrator's metrics count it apart.
 func (sc *scenario) checkShadow(ctx context.Context, video string) error {
-	hls := filepath.Join(sc.st.dir, "hls")
+	hls := sc.st.layout.HLS()
 	prodFiles, err := filesUnder(hls, "shadow")
 	if err != nil {
 		return err
 	}
-	prodVideos, err := filesUnder(sc.st.videoDir, "")
+	prodVideos, err := filesUnder(sc.st.layout.Videos(), "")
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func (sc *scenario) checkShadow(ctx context.Context, video string) error {
 	if now, err := filesUnder(hls, "shadow"); err != nil || !slices.Equal(now, prodFiles) {
 		return fmt.Errorf("production's HLS files changed under a shadow publish (%v)", err)
 	}
-	if now, err := filesUnder(sc.st.videoDir, ""); err != nil || !slices.Equal(now, prodVideos) {
+	if now, err := filesUnder(sc.st.layout.Videos(), ""); err != nil || !slices.Equal(now, prodVideos) {
 		return fmt.Errorf("production's videos changed under a shadow upload (%v)", err)
 	}
 	if h, m := sc.st.edge.Stats(); h != hits || m != misses {

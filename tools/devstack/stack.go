@@ -18,6 +18,7 @@ import (
 	"github.com/monoreel/monoreel/libs/edgecache"
 	"github.com/monoreel/monoreel/libs/testproc"
 	"github.com/monoreel/monoreel/libs/tracing"
+	"github.com/monoreel/monoreel/tools/devstack/platform"
 	"github.com/monoreel/monoreel/tools/monitoring"
 )
 
@@ -38,20 +39,11 @@ type stack struct {
 	edge     *edgecache.Edge
 	edgeURL  string
 	servers  []*http.Server
-	videoDir string
+	layout   platform.Layout        // where the services keep their state
 	prom     *monitoring.Prometheus // with -prometheus
 	jaeger   *monitoring.Jaeger     // with -jaeger: every service traces to it
 	tracing  *tracing.Tracing       // devstack's own spans (the scenario's calls)
 	consoles []string               // the web console's URL, of each instance
-}
-
-// calls are the services each service calls, given to it as -<callee>_addr:
-// they must start before it.
-var calls = map[string][]string{
-	"upload":       {"idgen"},
-	"orchestrator": {"config", "transcode", "aitag", "cdnpush"},
-	"danmaku":      {"config", "idgen"},
-	"console":      {"config", "idgen", "upload", "transcode", "aitag", "cdnpush", "orchestrator", "danmaku"},
 }
 
 // startStack starts everything under dir (data, logs, and a new PKI in
@@ -61,7 +53,8 @@ var calls = map[string][]string{
 // the fleet too).
 func startStack(dir string, binaries serviceFlags, ffmpeg, jaeger string, f *fleet, log io.Writer) (*stack, error) {
 	s := &stack{dir: dir, svc: map[string]*testproc.Service{}, fleet: f, replicas: map[string][]*testproc.Service{},
-		killed: map[*testproc.Service]bool{}, started: map[string]time.Duration{}, videoDir: filepath.Join(dir, "upload", "videos")}
+		killed: map[*testproc.Service]bool{}, started: map[string]time.Duration{},
+		layout: platform.Layout{Dir: dir, FFmpeg: ffmpeg, Instance: "devstack"}}
 	var err error
 	if s.pki, err = testproc.NewPKI(filepath.Join(dir, "pki")); err != nil {
 		return nil, err
@@ -86,13 +79,13 @@ func startStack(dir string, binaries serviceFlags, ffmpeg, jaeger string, f *fle
 		s.stop()
 		return nil, err
 	}
-	hls := filepath.Join(dir, "hls")
-	for _, d := range []string{hls, filepath.Join(dir, "logs")} {
+	layout := &s.layout
+	for _, d := range []string{layout.HLS(), layout.Logs()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
 	}
-	origin, err := s.serve(http.FileServer(http.Dir(hls)))
+	origin, err := s.serve(http.FileServer(http.Dir(layout.HLS())))
 	if err != nil {
 		return nil, err
 	}
@@ -101,47 +94,37 @@ func startStack(dir string, binaries serviceFlags, ffmpeg, jaeger string, f *fle
 		s.stop()
 		return nil, err
 	}
-	// Flags beyond the addresses of calls; any other service runs on its
-	// embedded defaults.
-	local := map[string][]string{
-		"config":       {"-data_file=" + filepath.Join(dir, "config.snapshot")},
-		"upload":       {"-data_dir=" + filepath.Join(dir, "upload")},
-		"transcode":    {"-out_dir=" + hls, "-jobs_file=" + filepath.Join(dir, "transcode", "jobs.json"), "-segment_seconds=1", "-ffmpeg=" + ffmpeg},
-		"aitag":        {"-ffmpeg=" + ffmpeg},
-		"cdnpush":      {"-edges=" + s.edgeURL, "-jobs_file=" + filepath.Join(dir, "cdnpush", "jobs.json")},
-		"orchestrator": {"-instance=devstack", "-videos_dir=" + s.videoDir},
-	}
+	layout.EdgeURL = s.edgeURL
 	replicas := 1
 	if f != nil {
 		replicas = f.replicas
 	}
 	for _, b := range binaries {
 		name := b.name
-		for _, callee := range calls[name] {
+		callFlags, err := platform.CallFlags(name, func(callee string) (string, bool) {
 			if s.svc[callee] == nil {
-				s.stop()
-				return nil, fmt.Errorf("%s starts before %s, which it calls: put %s after %s in services/services.bzl", name, callee, name, callee)
+				return "", false
 			}
+			if f != nil {
+				return "etcd:///" + callee, true
+			}
+			return s.svc[callee].Addr, true
+		})
+		if err != nil {
+			s.stop()
+			return nil, err
 		}
 		for i := range replicas {
 			start := time.Now()
-			args := append(slices.Clone(local[name]), traceArgs...)
-			for _, callee := range calls[name] {
-				addr := s.svc[callee].Addr
-				if f != nil {
-					addr = "etcd:///" + callee
-				}
-				args = append(args, "-"+callee+"_addr="+addr)
-			}
+			args := slices.Concat(layout.Flags(name), traceArgs, callFlags)
 			if name == "console" {
-				// Browsers reach it on a port of its own; it signs people in
-				// with the stack's token key.
+				// Browsers reach it on a port of its own.
 				web, err := testproc.PickAddr()
 				if err != nil {
 					s.stop()
 					return nil, err
 				}
-				args = append(args, "-web_listen="+web, "-signin_key="+s.pki.Dir.TokenKeyFile(), "-signin_tiers=vip=vip,robot=robot", "-signin_admins=ops", "-media_origin="+s.edgeURL)
+				args = append(args, layout.ConsoleFlags(web, s.pki.Dir.TokenKeyFile(), "vip=vip,robot=robot", "ops")...)
 				s.consoles = append(s.consoles, "http://"+web+"/")
 			}
 			logName := name
@@ -149,7 +132,7 @@ func startStack(dir string, binaries serviceFlags, ffmpeg, jaeger string, f *fle
 				args = append(args, f.args(name, i, dir)...)
 				logName = fmt.Sprintf("%s-%d", name, i)
 			}
-			svc, err := testproc.LaunchService(s.pki, b.path, filepath.Join(dir, "logs", logName+".log"), args...)
+			svc, err := testproc.LaunchService(s.pki, b.path, filepath.Join(layout.Logs(), logName+".log"), args...)
 			if err != nil {
 				s.stop()
 				return nil, fmt.Errorf("%s: %w", logName, err)

@@ -43,16 +43,8 @@ import (
 	"github.com/monoreel/monoreel/libs/edgecache"
 	"github.com/monoreel/monoreel/libs/testproc"
 	danmakuv1 "github.com/monoreel/monoreel/proto/danmaku/v1"
+	"github.com/monoreel/monoreel/tools/devstack/platform"
 )
-
-// calls are the services each service calls, given as -<callee>_addr (as in
-// devstack): they start before it.
-var calls = map[string][]string{
-	"upload":       {"idgen"},
-	"orchestrator": {"config", "transcode", "aitag", "cdnpush"},
-	"danmaku":      {"config", "idgen"},
-	"console":      {"config", "idgen", "upload", "transcode", "aitag", "cdnpush", "orchestrator", "danmaku"},
-}
 
 func path(t *testing.T, p string) string {
 	t.Helper()
@@ -163,42 +155,41 @@ func startStack(t *testing.T, dir string, services []string, ffmpeg string) *sta
 	if st.pki, err = testproc.NewPKI(filepath.Join(dir, "pki")); err != nil {
 		t.Fatal(err)
 	}
-	hls := filepath.Join(dir, "hls")
-	for _, d := range []string{hls, filepath.Join(dir, "logs")} {
+	layout := platform.Layout{Dir: dir, FFmpeg: ffmpeg, Instance: "webtest"}
+	for _, d := range []string{layout.HLS(), layout.Logs()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The transcode output, served by an origin and a caching edge, as devstack
 	// does; the edge answers cross-origin GETs (the player's), as a CDN would.
-	origin := serve(t, http.FileServer(http.Dir(hls)))
+	origin := serve(t, http.FileServer(http.Dir(layout.HLS())))
 	st.edgeURL = serve(t, cors(edgecache.New(origin)))
-	local := map[string][]string{
-		"config":       {"-data_file=" + filepath.Join(dir, "config.snapshot")},
-		"upload":       {"-data_dir=" + filepath.Join(dir, "upload")},
-		"transcode":    {"-out_dir=" + hls, "-jobs_file=" + filepath.Join(dir, "transcode", "jobs.json"), "-segment_seconds=1", "-ffmpeg=" + ffmpeg},
-		"aitag":        {"-ffmpeg=" + ffmpeg},
-		"cdnpush":      {"-edges=" + st.edgeURL, "-jobs_file=" + filepath.Join(dir, "cdnpush", "jobs.json")},
-		"orchestrator": {"-instance=webtest", "-videos_dir=" + filepath.Join(dir, "upload", "videos")},
-	}
+	layout.EdgeURL = st.edgeURL
 	for _, s := range services {
 		name, p, ok := strings.Cut(s, "=")
 		if !ok {
 			t.Fatalf("WEBTEST_SERVICES: %q is not NAME=PATH", s)
 		}
-		args := local[name]
-		for _, callee := range calls[name] {
-			if st.svc[callee] != nil {
-				args = append(args, "-"+callee+"_addr="+st.svc[callee].Addr)
+		callFlags, err := platform.CallFlags(name, func(callee string) (string, bool) {
+			if st.svc[callee] == nil {
+				return "", false
 			}
+			return st.svc[callee].Addr, true
+		})
+		if err != nil {
+			t.Fatalf("WEBTEST_SERVICES: %v", err)
 		}
+		args := append(layout.Flags(name), callFlags...)
 		if name == "console" {
-			var url string
-			args, url = consoleArgs(t, st, args)
-			st.consoleURL = url
+			// The browser test's user is an operator: the config and status
+			// views are for admins.
+			web := testproc.FreeAddr(t)
+			args = append(args, layout.ConsoleFlags(web, st.pki.Dir.TokenKeyFile(), webUser+"=normal", webUser)...)
+			st.consoleURL = "http://" + web + "/"
 		}
 		start := time.Now()
-		svc, err := testproc.LaunchService(st.pki, path(t, p), filepath.Join(dir, "logs", name+".log"), args...)
+		svc, err := testproc.LaunchService(st.pki, path(t, p), filepath.Join(layout.Logs(), name+".log"), args...)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -210,21 +201,6 @@ func startStack(t *testing.T, dir string, services []string, ffmpeg string) *sta
 		t.Fatal("WEBTEST_SERVICES has no console")
 	}
 	return st
-}
-
-// consoleArgs are the console's flags beyond the services' addresses
-// (services/console/main.go): its browser-facing listener, the key its dev
-// sign-in signs with (the stack's token key), the browser test's user made an
-// operator (the config and status views are for admins), and the edge it
-// serves the outputs from under /media/. It returns them and the console's URL.
-func consoleArgs(t *testing.T, st *stack, args []string) ([]string, string) {
-	addr, err := testproc.PickAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	args = append(args, "-web_listen="+addr, "-signin_key="+st.pki.Dir.TokenKeyFile(),
-		"-signin_admins="+webUser, "-signin_tiers="+webUser+"=normal", "-media_origin="+st.edgeURL)
-	return args, "http://" + addr + "/"
 }
 
 // webUser is who the browser signs in as (browser.mjs's WEBTEST_USER default).
