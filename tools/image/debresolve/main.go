@@ -1,21 +1,28 @@
 // Command debresolve writes the lock of a base image's Debian packages: the
 // run-time closure of some packages (ffmpeg), per architecture, from the
-// Packages index of a Debian suite, each package pinned by version, archive path
-// and sha256 (tools/image/debian/*.lock.json).
+// Packages indexes of a Debian release and its update suites (each package at
+// its newest version, so security fixes are in), each package pinned by
+// version, suite, archive path and sha256 (tools/image/debian/*.lock.json).
 //
 //	./bazelw run //tools/image/debresolve -- --lock=$PWD/tools/image/debian/ffmpeg.lock.json ffmpeg
 //
-// The mirror is apt's own for the suite, or $MONOREEL_DEBIAN_MIRROR.
+// Every index is checked as apt checks it: the suite's InRelease is verified
+// with gpgv against Debian's archive keyring, and each index must have the
+// sha256 the signed Release gives it. The mirrors are apt's own for each suite,
+// or $MONOREEL_DEBIAN_MIRROR and $MONOREEL_DEBIAN_SECURITY_MIRROR.
 package main
 
 import (
-	"compress/gzip"
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
+
+	"github.com/ulikunitz/xz"
 
 	"github.com/monoreel/monoreel/tools/image/internal/debian"
 )
@@ -41,8 +48,9 @@ func main() {
 func run(args []string) error {
 	flags := flag.NewFlagSet("debresolve", flag.ContinueOnError)
 	lockPath := flags.String("lock", "", "the lock file to write (an absolute path under bazel run)")
-	suite := flags.String("suite", "bookworm", "the Debian suite")
+	suites := flags.String("suites", "bookworm,bookworm-updates,bookworm-security", "the Debian release, then its update suites, comma-separated")
 	archs := flags.String("architectures", "amd64,arm64", "Debian architectures, comma-separated")
+	keyring := flags.String("keyring", debian.ArchiveKeyring, "the OpenPGP keyring the suites' InRelease files are checked against")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -50,23 +58,43 @@ func run(args []string) error {
 	if *lockPath == "" || len(roots) == 0 {
 		return fmt.Errorf("usage: debresolve --lock=FILE PACKAGE...")
 	}
-	mirror, err := debian.Mirror(*suite)
-	if err != nil {
-		return err
-	}
-	lock := debian.Lock{Suite: *suite, Component: "main", Roots: roots, Excluded: excluded, Architectures: map[string][]debian.Locked{}}
-	for _, arch := range strings.Split(*archs, ",") {
-		url := fmt.Sprintf("%s/dists/%s/main/binary-%s/Packages.gz", mirror, *suite, arch)
-		idx, err := fetchIndex(url)
+	suiteNames := strings.Split(*suites, ",")
+	lock := debian.Lock{Suite: suiteNames[0], Suites: suiteNames, Component: "main", Roots: roots, Excluded: excluded, Architectures: map[string][]debian.Locked{}}
+	indexes := map[string][]debian.SuiteIndex{} // by architecture
+	for _, suite := range suiteNames {
+		mirror, err := debian.Mirror(suite)
 		if err != nil {
 			return err
 		}
-		pkgs, err := debian.Resolve(idx, roots, excluded)
+		inRelease, err := get(fmt.Sprintf("%s/dists/%s/InRelease", mirror, suite))
+		if err != nil {
+			return err
+		}
+		release, err := debian.VerifyInRelease(inRelease, *keyring)
+		if err != nil {
+			return fmt.Errorf("%s: %w", suite, err)
+		}
+		for _, arch := range strings.Split(*archs, ",") {
+			idx, err := fetchIndex(mirror, suite, arch, release)
+			if err != nil {
+				return err
+			}
+			indexes[arch] = append(indexes[arch], debian.SuiteIndex{Suite: suite, Index: idx})
+		}
+	}
+	for arch, idxs := range indexes {
+		pkgs, err := debian.Resolve(debian.Newest(idxs), roots, excluded)
 		if err != nil {
 			return fmt.Errorf("%s: %w", arch, err)
 		}
 		lock.Architectures[arch] = pkgs
-		fmt.Fprintf(os.Stderr, "%s: %d packages\n", arch, len(pkgs))
+		updated := 0
+		for _, p := range pkgs {
+			if p.Suite != lock.Suite {
+				updated++
+			}
+		}
+		fmt.Fprintf(os.Stderr, "%s: %d packages, %d of them from the update suites\n", arch, len(pkgs), updated)
 	}
 	data, err := json.MarshalIndent(lock, "", "  ")
 	if err != nil {
@@ -75,10 +103,30 @@ func run(args []string) error {
 	return os.WriteFile(*lockPath, append(data, '\n'), 0o644)
 }
 
-// fetchIndex reads a gzipped Packages index. Its integrity is not checked here
-// against the signed Release file: the lock it yields is reviewed in git, and
-// every .deb is then fetched by the sha256 the lock pins.
-func fetchIndex(url string) (*debian.Index, error) {
+// fetchIndex reads the xz-compressed Packages index of suite's main component
+// for arch (every Debian suite has that form; the security suites have no
+// other) and checks it against the suite's signed Release.
+func fetchIndex(mirror, suite, arch string, release debian.Release) (*debian.Index, error) {
+	path := fmt.Sprintf("main/binary-%s/Packages.xz", arch)
+	data, err := get(fmt.Sprintf("%s/dists/%s/%s", mirror, suite, path))
+	if err != nil {
+		return nil, err
+	}
+	if err := release.Check(path, data); err != nil {
+		return nil, fmt.Errorf("%s: %w", suite, err)
+	}
+	xr, err := xz.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", suite, path, err)
+	}
+	idx, err := debian.ParsePackages(xr)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", suite, path, err)
+	}
+	return idx, nil
+}
+
+func get(url string) ([]byte, error) {
 	resp, err := http.Get(url)
 	if err != nil {
 		return nil, err
@@ -87,13 +135,5 @@ func fetchIndex(url string) (*debian.Index, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	zr, err := gzip.NewReader(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", url, err)
-	}
-	idx, err := debian.ParsePackages(zr)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", url, err)
-	}
-	return idx, nil
+	return io.ReadAll(resp.Body)
 }

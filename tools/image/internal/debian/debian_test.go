@@ -148,3 +148,73 @@ func FuzzParsePackages(f *testing.F) {
 		}
 	})
 }
+
+// TestNewest: of a release and its security suite, each package comes at its
+// newest version, from the suite that has it; a virtual package is provided
+// only by packages whose chosen version still provides it.
+func TestNewest(t *testing.T) {
+	parse := func(text string) *Index {
+		idx, err := ParsePackages(strings.NewReader(strings.ReplaceAll(text, "@SHA@", sha)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return idx
+	}
+	release := parse(`Package: libssl3
+Version: 3.0.20-1~deb12u2
+Architecture: amd64
+Provides: libssl
+Filename: pool/main/o/openssl/libssl3_3.0.20-1~deb12u2_amd64.deb
+SHA256: @SHA@
+
+Package: libold
+Version: 1.0
+Architecture: amd64
+Provides: libssl
+Filename: pool/main/l/libold/libold_1.0_amd64.deb
+SHA256: @SHA@
+
+Package: zlib1g
+Version: 1:1.2.13.dfsg-1
+Architecture: amd64
+Filename: pool/main/z/zlib/zlib1g_1.2.13.dfsg-1_amd64.deb
+SHA256: @SHA@
+`)
+	security := parse(`Package: libssl3
+Version: 3.0.22-1~deb12u2
+Architecture: amd64
+Provides: libssl
+Filename: pool/updates/main/o/openssl/libssl3_3.0.22-1~deb12u2_amd64.deb
+SHA256: @SHA@
+
+Package: libold
+Version: 1.1
+Architecture: amd64
+Filename: pool/updates/main/l/libold/libold_1.1_amd64.deb
+SHA256: @SHA@
+
+Package: zlib1g
+Version: 1.2.14-1
+Architecture: amd64
+Filename: pool/updates/main/z/zlib/zlib1g_1.2.14-1_amd64.deb
+SHA256: @SHA@
+`)
+	idx := Newest([]SuiteIndex{{"bookworm", release}, {"bookworm-security", security}})
+	for name, want := range map[string]string{
+		"libssl3": "3.0.22-1~deb12u2 bookworm-security",
+		"libold":  "1.1 bookworm-security",
+		"zlib1g":  "1:1.2.13.dfsg-1 bookworm", // an epoch outweighs a higher upstream version
+	} {
+		p := idx.Packages[name]
+		if got := p.Version + " " + p.Suite; got != want {
+			t.Errorf("%s: %s, want %s", name, got, want)
+		}
+	}
+	if p := idx.Lookup("libssl"); p == nil || p.Name != "libssl3" {
+		t.Errorf("libssl is provided by %v, want libssl3 (libold 1.1 no longer provides it)", p)
+	}
+	locked, err := Resolve(idx, []string{"libssl3"}, nil)
+	if err != nil || len(locked) != 1 || locked[0].Suite != "bookworm-security" || !strings.HasPrefix(locked[0].Filename, "pool/updates/") {
+		t.Errorf("Resolve: %+v, %v; want libssl3 from bookworm-security", locked, err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -20,6 +21,7 @@ type Package struct {
 	Version      string
 	Architecture string
 	Filename     string // the archive path, relative to the mirror's root
+	Suite        string // the suite whose index lists it (set by Newest)
 	SHA256       string
 	Size         string
 	Source       string // the source package (Name when absent)
@@ -216,4 +218,37 @@ func (idx *Index) Lookup(name string) *Package {
 		return idx.Packages[providers[0]]
 	}
 	return nil
+}
+
+// SuiteIndex is the Packages index of one suite.
+type SuiteIndex struct {
+	Suite string
+	Index *Index
+}
+
+// Newest merges the indexes of a release and its update suites (-updates,
+// -security) as apt sees them together: each package at its highest version
+// (CompareVersions), marked with the suite it comes from; at the same version,
+// the earlier suite's. Virtual packages keep the earlier suites' order of
+// providers, counting only the providers whose newest version provides them.
+func Newest(suites []SuiteIndex) *Index {
+	idx := &Index{Packages: map[string]*Package{}, providers: map[string][]string{}}
+	for _, s := range suites {
+		for name, p := range s.Index.Packages {
+			if have, ok := idx.Packages[name]; !ok || CompareVersions(p.Version, have.Version) > 0 {
+				p.Suite = s.Suite
+				idx.Packages[name] = p
+			}
+		}
+	}
+	for _, s := range suites {
+		for virtual, names := range s.Index.providers {
+			for _, name := range names {
+				if slices.Contains(idx.Packages[name].Provides, virtual) && !slices.Contains(idx.providers[virtual], name) {
+					idx.providers[virtual] = append(idx.providers[virtual], name)
+				}
+			}
+		}
+	}
+	return idx
 }

@@ -15,12 +15,15 @@ type Locked struct {
 	Architecture string `json:"architecture"` // the package's: "all" or the image's
 	Source       string `json:"source"`
 	Filename     string `json:"filename"` // the archive path: MIRROR/Filename
+	Suite        string `json:"suite"`    // the suite it is in, whose mirror has it
 	SHA256       string `json:"sha256"`
 }
 
 // Lock pins a run-time closure per architecture.
 type Lock struct {
-	Suite     string   `json:"suite"`
+	Suite string `json:"suite"` // the release, e.g. bookworm
+	// Suites are the suites read: the release and its updates, in order.
+	Suites    []string `json:"suites"`
 	Component string   `json:"component"`
 	Roots     []string `json:"roots"`
 	// Excluded: packages left out of every closure, and why.
@@ -50,7 +53,7 @@ func Resolve(idx *Index, roots []string, exclude map[string]string) ([]Locked, e
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
-		out = append(out, Locked{Name: p.Name, Version: p.Version, Architecture: p.Architecture, Source: p.Source, Filename: p.Filename, SHA256: p.SHA256})
+		out = append(out, Locked{Name: p.Name, Version: p.Version, Architecture: p.Architecture, Source: p.Source, Filename: p.Filename, Suite: p.Suite, SHA256: p.SHA256})
 		for _, group := range p.Depends {
 			dep := pick(idx, group)
 			if dep == nil {
