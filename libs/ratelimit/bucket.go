@@ -1,6 +1,8 @@
 // Package ratelimit limits request rates per tier (normal users, VIPs, robots):
 // a lock-free token bucket per tier, and a bounded queue in front of it where
-// over-limit requests wait for a token until their tier's give-up time.
+// over-limit requests wait for a token until their tier's give-up time. Keyed
+// is a bucket per caller instead (a client's address), for limits that are
+// per caller, bounded in how many callers it keeps.
 //
 // The bucket is GCRA (the generic cell rate algorithm), a token bucket kept as a
 // single number, the theoretical arrival time of the next request: taking a token

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"math"
 	"sync"
 	"time"
 )
@@ -22,7 +23,7 @@ type Keyed struct {
 	mu        sync.Mutex
 	buckets   map[string]*Bucket
 	overflow  *Bucket
-	nextSweep int64 // the earliest instant a sweep can find a refilled bucket
+	nextSweep int64 // when the first bucket kept by the last sweep will have refilled
 }
 
 // NewKeyed returns buckets of rate tokens per second holding up to burst, one
@@ -41,10 +42,17 @@ func NewKeyed(rate float64, burst, maxKeys int, now func() int64) *Keyed {
 
 // Reserve takes a token from key's bucket if one is available now. When none
 // is, it takes nothing and returns how long until one will be (for a
-// Retry-After).
-func (k *Keyed) Reserve(key string) (retryAfter time.Duration, ok bool) {
-	wait, ok := k.bucket(key).Reserve(0)
-	return wait, ok
+// Retry-After). shared is true when key has no bucket of its own and drew on
+// the overflow bucket, which every such key shares: its refusal is not about
+// key alone.
+func (k *Keyed) Reserve(key string) (retryAfter time.Duration, ok, shared bool) {
+	// Under the lock, so a sweep cannot drop the bucket between finding it
+	// and taking its token.
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	b := k.bucket(key)
+	wait, ok := b.Reserve(0)
+	return wait, ok, b == k.overflow
 }
 
 // Len returns how many keys have a bucket of their own.
@@ -54,9 +62,9 @@ func (k *Keyed) Len() int {
 	return len(k.buckets)
 }
 
+// bucket returns key's bucket, made if there is room, else the overflow
+// bucket. k.mu is held.
 func (k *Keyed) bucket(key string) *Bucket {
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	if b, ok := k.buckets[key]; ok {
 		return b
 	}
@@ -71,19 +79,21 @@ func (k *Keyed) bucket(key string) *Bucket {
 	return b
 }
 
-// sweep drops the buckets that have refilled. It scans the map at most once per
-// refill time (burst tokens' worth): a bucket never owes more than that, so one
-// scan a refill time after the last frees every bucket unused since, and
-// scanning more often would cost each new key a scan of a map that stays full.
+// sweep drops the buckets that have refilled. It scans the map only once the
+// first bucket the last scan kept has refilled: until then a scan would free
+// nothing and cost each new key a pass over a full map.
 func (k *Keyed) sweep() {
 	now := k.now()
 	if now < k.nextSweep {
 		return
 	}
+	next := int64(math.MaxInt64)
 	for key, b := range k.buckets {
-		if b.tat.Load() <= now {
+		if tat := b.tat.Load(); tat <= now {
 			delete(k.buckets, key)
+		} else {
+			next = min(next, tat)
 		}
 	}
-	k.nextSweep = now + k.overflow.burst
+	k.nextSweep = next
 }

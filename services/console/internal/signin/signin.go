@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/monoreel/monoreel/libs/auth"
+	"github.com/monoreel/monoreel/libs/obs"
 	"github.com/monoreel/monoreel/libs/ratelimit"
 )
 
@@ -137,6 +138,8 @@ type Handler struct {
 	// takes no secret, so this is what stops one client from minting tokens as
 	// fast as it can send requests.
 	Limit *ratelimit.Keyed
+
+	refusals obs.Throttle // of the refusals' log line: a flood logs one line a second
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -151,11 +154,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			client = r.RemoteAddr
 		}
-		if wait, ok := h.Limit.Reserve(client); !ok {
+		if wait, ok, shared := h.Limit.Reserve(client); !ok {
 			seconds := int(math.Ceil(wait.Seconds()))
-			h.Log.Warn("sign-in refused: too many from one address", "peer", r.RemoteAddr)
+			why := "too many sign-ins from " + client
+			if shared {
+				why = "too many sign-ins from new addresses at once"
+			}
+			if n, first := h.refusals.Allow(time.Second); first {
+				h.Log.Warn("sign-ins refused", "reason", why, "peer", r.RemoteAddr, "refusals", n)
+			}
 			w.Header().Set("Retry-After", strconv.Itoa(seconds))
-			http.Error(w, fmt.Sprintf("too many sign-ins from %s: try again in %ds", client, seconds), http.StatusTooManyRequests)
+			http.Error(w, fmt.Sprintf("%s: try again in %ds", why, seconds), http.StatusTooManyRequests)
 			return
 		}
 	}

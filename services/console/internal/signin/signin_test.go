@@ -168,4 +168,17 @@ func TestSignInLimitsEachAddress(t *testing.T) {
 	if rec := post("192.0.2.1:4000"); rec.Code != http.StatusOK {
 		t.Errorf("after 2s the address is still refused: %d %s", rec.Code, rec.Body)
 	}
+
+	// Past the limiter's keys, new addresses share one bucket, and a refusal
+	// says so rather than blaming the one address.
+	h.Limit = ratelimit.NewKeyed(0.5, 1, 1, clock.Load)
+	for _, addr := range []string{"192.0.2.10:1", "192.0.2.11:1"} {
+		if rec := post(addr); rec.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", addr, rec.Code, rec.Body)
+		}
+	}
+	rec = post("192.0.2.12:1")
+	if rec.Code != http.StatusTooManyRequests || !strings.Contains(rec.Body.String(), "from new addresses at once") {
+		t.Errorf("a new address past the limiter's keys: %d %s; want 429 naming new addresses", rec.Code, rec.Body)
+	}
 }

@@ -3,12 +3,12 @@ package flow
 import (
 	"context"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/monoreel/monoreel/libs/obs"
 	"github.com/monoreel/monoreel/libs/ratelimit"
 	"github.com/monoreel/monoreel/libs/ratelimit/redisgcra"
 )
@@ -31,10 +31,7 @@ type Shared struct {
 	gcra      *redisgcra.Limiter
 	log       *slog.Logger
 	fallbacks prometheus.Counter
-	// lastWarning is when the last fallback was logged (Unix ns); unlogged
-	// counts the fallbacks since.
-	lastWarning atomic.Int64
-	unlogged    atomic.Int64
+	warnings  obs.Throttle // of the fallbacks' log line
 }
 
 // NewShared keeps users' buckets in the Redis at addr; its counter of comments
@@ -75,11 +72,9 @@ func (s *Shared) reserve(ctx context.Context, u *User, p ratelimit.Policy, maxWa
 // every FallbackLogEvery.
 func (s *Shared) fellBack(err error) {
 	s.fallbacks.Inc()
-	n := s.unlogged.Add(1)
-	now, last := time.Now().UnixNano(), s.lastWarning.Load()
-	if now-last < int64(FallbackLogEvery) || !s.lastWarning.CompareAndSwap(last, now) {
+	n, ok := s.warnings.Allow(FallbackLogEvery)
+	if !ok {
 		return
 	}
-	s.unlogged.Add(-n)
 	s.log.Warn("shared rate limit unreachable: limiting users by this instance's buckets alone", "error", err, "comments", n)
 }
