@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/ulikunitz/xz"
 
@@ -70,9 +71,9 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		release, err := debian.VerifyInRelease(inRelease, *keyring)
+		release, err := debian.VerifyInRelease(inRelease, *keyring, suite, time.Now())
 		if err != nil {
-			return fmt.Errorf("%s: %w", suite, err)
+			return err
 		}
 		for _, arch := range strings.Split(*archs, ",") {
 			idx, err := fetchIndex(mirror, suite, arch, release)
@@ -106,7 +107,7 @@ func run(args []string) error {
 // fetchIndex reads the xz-compressed Packages index of suite's main component
 // for arch (every Debian suite has that form; the security suites have no
 // other) and checks it against the suite's signed Release.
-func fetchIndex(mirror, suite, arch string, release debian.Release) (*debian.Index, error) {
+func fetchIndex(mirror, suite, arch string, release *debian.Release) (*debian.Index, error) {
 	path := fmt.Sprintf("main/binary-%s/Packages.xz", arch)
 	data, err := get(fmt.Sprintf("%s/dists/%s/%s", mirror, suite, path))
 	if err != nil {

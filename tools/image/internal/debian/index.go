@@ -236,8 +236,9 @@ func Newest(suites []SuiteIndex) *Index {
 	for _, s := range suites {
 		for name, p := range s.Index.Packages {
 			if have, ok := idx.Packages[name]; !ok || CompareVersions(p.Version, have.Version) > 0 {
-				p.Suite = s.Suite
-				idx.Packages[name] = p
+				in := *p // the caller's index stays as it was
+				in.Suite = s.Suite
+				idx.Packages[name] = &in
 			}
 		}
 	}
