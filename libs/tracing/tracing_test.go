@@ -162,3 +162,11 @@ func TestFlagsCheckTheRatio(t *testing.T) {
 		t.Errorf("Start with ratio 2: %v", err)
 	}
 }
+
+// TestExportNeedsCredentials: an endpoint with no credentials to reach it is
+// refused at start, rather than exporting in the clear by default.
+func TestExportNeedsCredentials(t *testing.T) {
+	if _, err := (&Flags{Endpoint: "127.0.0.1:4317", Ratio: 1}).Start(context.Background(), "test", "", nil); err == nil || !strings.Contains(err.Error(), "no transport credentials") {
+		t.Errorf("Start with an endpoint and no credentials: %v", err)
+	}
+}
