@@ -191,10 +191,14 @@ await step("room", async () => {
   const received = Date.now();
   const text = line.replace(/^POSTED /, "");
   if (!line.startsWith("POSTED ")) throw new Error(`unexpected line on stdin: ${line}`);
-  await page.locator("#feed li").filter({ hasText: text }).waitFor({ timeout: 1_000 });
+  // How long the comment took to show is measured and printed, not asserted:
+  // a one-second deadline is a wall-clock bound that a loaded 2-core machine
+  // can miss with nothing wrong in the product. The wait only bounds a comment
+  // that never comes.
+  await page.locator("#feed li").filter({ hasText: text }).waitFor({ timeout: 10_000 });
   console.log(`STEP room-comment-seen ${Date.now() - received}`);
   // The flying comment is over the player.
-  await page.locator("#danmaku .bullet").filter({ hasText: text }).waitFor({ state: "attached", timeout: 1_000 });
+  await page.locator("#danmaku .bullet").filter({ hasText: text }).waitFor({ state: "attached", timeout: 10_000 });
   // Our own comment, with its outcome.
   await page.fill("#comment", "hello from the browser");
   await page.click("#post");

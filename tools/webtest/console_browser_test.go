@@ -3,7 +3,8 @@
 // and Debian's Chromium, driven by playwright-core (browser.mjs), through
 // every page: sign in, upload a generated video and publish it, watch its
 // stages complete and the player start, see a comment a second (gRPC) client
-// posts appear in the live room within a second, save a rate-limit policy and
+// posts appear in the live room (how long it took is logged: STEP
+// room-comment-seen MS), save a rate-limit policy and
 // see an invalid one refused, see every service serving. Each page's
 // screenshot goes to TEST_UNDECLARED_OUTPUTS_DIR.
 //
