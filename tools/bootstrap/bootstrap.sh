@@ -69,7 +69,8 @@ registry_reachable() {
 
 # Programs and servers the tests run: installed here because a test never skips
 # for lack of one.
-test_packages=(graphviz docker-registry skopeo etcd-server redis-server nginx ffmpeg prometheus chromium bubblewrap)
+# qemu-user-static runs the images' arm64 halves (tools/image/runtest); about 60 MB.
+test_packages=(graphviz docker-registry skopeo etcd-server redis-server nginx ffmpeg prometheus chromium bubblewrap qemu-user-static)
 # And from Debian testing, like Bazel: buildbox (buildbox-casd, a REAPI server, for
 # the gRPC remote cache's tests; bookworm has none). On bookworm it pulls about 20
 # packages from testing (libcurl4t64 and curl, libldap2, libsasl2, bubblewrap, fuse3),
@@ -91,7 +92,7 @@ if command -v dpkg >/dev/null; then
     "$root/tools/bootstrap/apt_install.sh" --testing "${missing[@]}"
   fi
 else
-  say "not a Debian host: the integration tests need dot (graphviz), docker-registry, skopeo, etcd, redis-server, nginx, ffmpeg, prometheus and promtool, bwrap (bubblewrap), and buildbox-casd on PATH"
+  say "not a Debian host: the integration tests need dot (graphviz), docker-registry, skopeo, etcd, redis-server, nginx, ffmpeg, prometheus and promtool, bwrap (bubblewrap), qemu-aarch64-static (qemu-user-static), and buildbox-casd on PATH"
 fi
 
 offline=${MONOREEL_OFFLINE-}

@@ -1,7 +1,9 @@
-// Package runtest runs what the FFmpeg images hold: the amd64 image root of
-// transcode and aitag, unpacked (layers applied in order), with bwrap as the
-// container runtime: ffmpeg -version, a real encode, and each service serving
-// real calls over loopback with mutual TLS.
+// Package runtest runs what the images hold. The amd64 image root of transcode
+// and aitag, unpacked (layers applied in order), with bwrap as the container
+// runtime: ffmpeg -version, a real encode, and each service serving real calls
+// over loopback with mutual TLS. The arm64 half of every image, under qemu's
+// user-mode emulator: each entrypoint starts, and the FFmpeg base's ffmpeg
+// encodes.
 package runtest
 
 import (
@@ -11,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +36,15 @@ type root struct {
 // unpack writes the linux/amd64 image of the layout in $env to a temporary root.
 func unpack(t *testing.T, env string) root {
 	t.Helper()
-	idx, err := ociimage.ReadLayout(testproc.Runfile(t, env))
+	r, _ := unpackLayout(t, testproc.Runfile(t, env), "amd64")
+	return r
+}
+
+// unpackLayout writes the linux/<arch> image of the OCI layout at path to a
+// temporary root, and returns it with the image's config.
+func unpackLayout(t *testing.T, path, arch string) (root, *v1.ConfigFile) {
+	t.Helper()
+	idx, err := ociimage.ReadLayout(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,14 +54,14 @@ func unpack(t *testing.T, env string) root {
 	}
 	var img v1.Image
 	for _, d := range m.Manifests {
-		if d.Platform != nil && d.Platform.OS == "linux" && d.Platform.Architecture == "amd64" {
+		if d.Platform != nil && d.Platform.OS == "linux" && d.Platform.Architecture == arch {
 			if img, err = idx.Image(d.Digest); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	if img == nil {
-		t.Fatal("the index has no linux/amd64 image")
+		t.Fatalf("%s has no linux/%s image", path, arch)
 	}
 	r := root{dir: filepath.Join(t.TempDir(), "root")}
 	if err := ociimage.Unpack(img, r.dir); err != nil {
@@ -67,7 +78,7 @@ func unpack(t *testing.T, env string) root {
 		t.Fatal(err)
 	}
 	r.env, r.uid = cfg.Config.Env, cfg.Config.User
-	return r
+	return r, cfg
 }
 
 // bwrap returns the command line running argv in the root as the image's user:
@@ -219,5 +230,62 @@ func TestAITagServesFromTheImage(t *testing.T) {
 	}
 	if resp.GetSignals() == nil || len(resp.GetTags()) == 0 {
 		t.Errorf("Tag = %v; want signals from ffmpeg's frames and tags", resp)
+	}
+}
+
+// emulated runs argv in the linux/arm64 root r as run does, through qemu's
+// user-mode emulator (static, bound into the root; it does not search PATH, so
+// argv[0] is a path in the image): the program's loader and
+// libraries are the image's own, absolute symlinks resolve in the image as in a
+// container, and no arm64 machine or binfmt_misc is needed.
+func (r root) emulated(t *testing.T, binds []string, argv ...string) string {
+	t.Helper()
+	const emulator = "/.qemu-aarch64-static"
+	qemu := testproc.Binary(t, "qemu-aarch64-static", "qemu-user-static")
+	cmd := r.bwrap(t, binds, append([]string{emulator}, argv...)...)
+	// The emulator read-only, inserted before "--".
+	end := slices.Index(cmd, "--")
+	cmd = slices.Insert(cmd, end, "--ro-bind", qemu, emulator)
+	out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s in the arm64 image, under qemu: %v\n%s", strings.Join(argv, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestEveryArm64ImageStarts runs the entrypoint of every image's linux/arm64
+// half under emulation: the binary that a push to an arm64 cluster would start
+// is an arm64 program that runs, and says which service it is.
+func TestEveryArm64ImageStarts(t *testing.T) {
+	images := strings.Fields(os.Getenv("IMAGES"))
+	if len(images) == 0 {
+		t.Fatal("IMAGES names no image")
+	}
+	for _, image := range images {
+		r, cfg := unpackLayout(t, testproc.Rlocation(t, image), "arm64")
+		if len(cfg.Config.Entrypoint) == 0 {
+			t.Fatalf("%s: the arm64 image has no entrypoint", image)
+		}
+		entry := cfg.Config.Entrypoint[0]
+		out := r.emulated(t, nil, entry, "-version")
+		if name := filepath.Base(entry); !strings.HasPrefix(out, name+" ") {
+			t.Errorf("%s: %s -version under qemu says %q, want %q first", image, entry, out, name)
+		}
+	}
+}
+
+// TestFFmpegRunsInTheArm64Image: the arm64 Debian closure of ffmpeg is whole
+// (every library it links is in the image, for arm64) and encodes.
+func TestFFmpegRunsInTheArm64Image(t *testing.T) {
+	r, _ := unpackLayout(t, testproc.Runfile(t, "TRANSCODE_IMAGE"), "arm64")
+	if out := r.emulated(t, nil, "/usr/bin/ffmpeg", "-hide_banner", "-version"); !strings.HasPrefix(out, "ffmpeg version 5.1") {
+		t.Errorf("the arm64 ffmpeg -version: %s", out)
+	}
+	dir := shared(t)
+	out := filepath.Join(dir, "clip.mp4")
+	r.emulated(t, []string{dir}, "/usr/bin/ffmpeg", "-hide_banner", "-loglevel", "error",
+		"-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "1", "-c:v", "libx264", "-preset", "ultrafast", out)
+	if info, err := os.Stat(out); err != nil || info.Size() == 0 {
+		t.Fatalf("the arm64 ffmpeg wrote no video: %v", err)
 	}
 }
