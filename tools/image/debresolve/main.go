@@ -6,15 +6,22 @@
 //
 //	./bazelw run //tools/image/debresolve -- --lock=$PWD/tools/image/debian/ffmpeg.lock.json ffmpeg
 //
-// Every index is checked as apt checks it: the suite's InRelease is verified
-// with gpgv against Debian's archive keyring, and each index must have the
-// sha256 the signed Release gives it. The mirrors are apt's own for each suite,
+// Every index is checked as apt checks it: the suite's InRelease must have a
+// good signature by Debian's archive keyring (gpgv), be that suite's and not be
+// past its Valid-Until, and each index must have the sha256 the signed Release
+// gives it. The mirrors are apt's own for each suite,
 // or $MONOREEL_DEBIAN_MIRROR and $MONOREEL_DEBIAN_SECURITY_MIRROR.
+//
+//	./bazelw run //tools/image/debresolve -- --check --lock=$PWD/tools/image/debian/ffmpeg.lock.json ffmpeg
+//
+// writes nothing: it prints what a regenerated lock would change and exits 3
+// if anything would (a scheduled job's way to hear of a security update).
 package main
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,9 +46,18 @@ var excluded = map[string]string{
 		"render on a GPU, which ffmpeg never does here; the libraries ffmpeg links stay",
 }
 
+// errBehind is --check's finding: the lock is not what the suites have now.
+var errBehind = errors.New("the lock is behind the archive: regenerate it (without --check) and commit it")
+
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	err := run(os.Args[1:])
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "debresolve:", err)
+	}
+	switch {
+	case errors.Is(err, errBehind):
+		os.Exit(3) // a finding, not a failure: a scheduled job tells them apart
+	case err != nil:
 		os.Exit(1)
 	}
 }
@@ -52,6 +68,7 @@ func run(args []string) error {
 	suites := flags.String("suites", "bookworm,bookworm-updates,bookworm-security", "the Debian release, then its update suites, comma-separated")
 	archs := flags.String("architectures", "amd64,arm64", "Debian architectures, comma-separated")
 	keyring := flags.String("keyring", debian.ArchiveKeyring, "the OpenPGP keyring the suites' InRelease files are checked against")
+	check := flags.Bool("check", false, "write nothing: print how the lock differs from what the suites have now (a security update, say), and exit 3 if it does")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -96,6 +113,21 @@ func run(args []string) error {
 			}
 		}
 		fmt.Fprintf(os.Stderr, "%s: %d packages, %d of them from the update suites\n", arch, len(pkgs), updated)
+	}
+	if *check {
+		prev, err := debian.ReadLock(*lockPath)
+		if err != nil {
+			return err
+		}
+		changes := debian.Changes(prev, &lock)
+		for _, c := range changes {
+			fmt.Println(c)
+		}
+		if len(changes) > 0 {
+			return errBehind
+		}
+		fmt.Fprintln(os.Stderr, "the lock is what the suites have now")
+		return nil
 	}
 	data, err := json.MarshalIndent(lock, "", "  ")
 	if err != nil {

@@ -1,6 +1,7 @@
 package debian
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -216,5 +217,30 @@ SHA256: @SHA@
 	locked, err := Resolve(idx, []string{"libssl3"}, nil)
 	if err != nil || len(locked) != 1 || locked[0].Suite != "bookworm-security" || !strings.HasPrefix(locked[0].Filename, "pool/updates/") {
 		t.Errorf("Resolve: %+v, %v; want libssl3 from bookworm-security", locked, err)
+	}
+}
+
+func TestChanges(t *testing.T) {
+	pkg := func(name, version, suite string) Locked {
+		return Locked{Name: name, Version: version, Suite: suite, SHA256: sha}
+	}
+	prev := &Lock{Architectures: map[string][]Locked{
+		"amd64": {pkg("ffmpeg", "7:5.1.9-0+deb12u1", "bookworm"), pkg("libold", "1", "bookworm"), pkg("libssl3", "3.0.20-1~deb12u2", "bookworm")},
+		"arm64": {pkg("ffmpeg", "7:5.1.9-0+deb12u1", "bookworm")},
+	}}
+	next := &Lock{Architectures: map[string][]Locked{
+		"amd64": {pkg("ffmpeg", "7:5.1.9-0+deb12u1", "bookworm"), pkg("libnew", "2", "bookworm-security"), pkg("libssl3", "3.0.22-1~deb12u2", "bookworm-security")},
+	}}
+	want := []string{
+		"amd64 libnew 2 (bookworm-security) added",
+		"amd64 libold 1 removed",
+		"amd64 libssl3 3.0.20-1~deb12u2 -> 3.0.22-1~deb12u2 (bookworm-security)",
+		"arm64: all 1 packages removed",
+	}
+	if got := Changes(prev, next); !slices.Equal(got, want) {
+		t.Errorf("Changes:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got := Changes(prev, prev); len(got) != 0 {
+		t.Errorf("a lock against itself: %v", got)
 	}
 }

@@ -106,3 +106,37 @@ func ReadLock(path string) (*Lock, error) {
 	}
 	return &lock, nil
 }
+
+// Changes lists how lock next differs from lock prev, a line per package and
+// architecture ("amd64 libssl3 3.0.20-1~deb12u2 -> 3.0.22-1~deb12u2
+// (bookworm-security)", "... added", "... removed"), sorted: what a
+// regenerated lock would change.
+func Changes(prev, next *Lock) []string {
+	var lines []string
+	for arch, pkgs := range next.Architectures {
+		before := map[string]Locked{}
+		for _, p := range prev.Architectures[arch] {
+			before[p.Name] = p
+		}
+		for _, p := range pkgs {
+			old, ok := before[p.Name]
+			switch {
+			case !ok:
+				lines = append(lines, fmt.Sprintf("%s %s %s (%s) added", arch, p.Name, p.Version, p.Suite))
+			case old.Version != p.Version || old.SHA256 != p.SHA256:
+				lines = append(lines, fmt.Sprintf("%s %s %s -> %s (%s)", arch, p.Name, old.Version, p.Version, p.Suite))
+			}
+			delete(before, p.Name)
+		}
+		for name, p := range before {
+			lines = append(lines, fmt.Sprintf("%s %s %s removed", arch, name, p.Version))
+		}
+	}
+	for arch, pkgs := range prev.Architectures {
+		if _, ok := next.Architectures[arch]; !ok {
+			lines = append(lines, fmt.Sprintf("%s: all %d packages removed", arch, len(pkgs)))
+		}
+	}
+	sort.Strings(lines)
+	return lines
+}
