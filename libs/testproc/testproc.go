@@ -92,10 +92,10 @@ var (
 // reservePort claims port among all the processes on this machine that use
 // testproc: Bazel runs test binaries side by side, and two of them could give
 // the same free port to their servers, one of which would then fail to bind.
-// The claim is a
-// Linux abstract Unix socket, named after the port: it needs no file, only one
-// process can bind a name, and the kernel drops it when the process exits,
-// however it exits. Elsewhere there is no claim, only this process's own list.
+// The claim is a Linux abstract Unix socket, named after the port: it needs no
+// file, only one process can bind a name, and the kernel drops it when the
+// process exits, however it exits. Elsewhere there is no claim, only this
+// process's own list.
 func reservePort(port int) (io.Closer, error) {
 	if runtime.GOOS != "linux" {
 		return io.NopCloser(nil), nil
