@@ -1,7 +1,8 @@
 // Command goresolve writes the lock of a Go tool that go_install builds
 // (tools/rules/go_install.bzl): the go.mod and go.sum of a scratch module that
-// requires the tool, and every module file its offline build reads, each pinned
-// by sha256 (tools/gotools/*.lock.json).
+// requires the tool, and every module file its offline build reads on any of
+// the exec platforms (linux/amd64, linux/arm64, darwin/arm64), each pinned by
+// sha256 (tools/gotools/*.lock.json).
 //
 //	./bazelw run //tools/gotools/goresolve -- --lock=tools/gotools/grpcurl.lock.json github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
 //
@@ -166,6 +167,13 @@ func (l *Lock) Check() error {
 	return nil
 }
 
+// execPlatforms are the platforms a tool may be built on. go_install builds it
+// for Bazel's exec platform, which is the machine building: a developer's
+// (linux/amd64, linux/arm64 or darwin/arm64, the platforms the repository
+// builds for) or a remote executor's. The lock has the modules each of them
+// reads.
+var execPlatforms = []string{"linux/amd64", "linux/arm64", "darwin/arm64"}
+
 // resolve makes the tool a tool dependency of a scratch module, in a module
 // cache of its own, and locks the files of that cache the build reads. With
 // patches, the packages the build reads are those of the patched module.
@@ -176,12 +184,16 @@ func resolve(goPath, pkg, version string, patches []patch) (*Lock, error) {
 	}
 	defer os.RemoveAll(tmp) // -modcacherw: the module cache's files are writable
 	src, modcache := filepath.Join(tmp, "src"), filepath.Join(tmp, "mod")
-	gocmd := func(args ...string) (string, error) {
+	// gocmdOn runs go for platform (GOOS/GOARCH; empty: the host's).
+	gocmdOn := func(platform string, args ...string) (string, error) {
 		cmd := exec.Command(goPath, args...)
 		cmd.Dir = src
 		cmd.Env = append(os.Environ(),
 			"GOMODCACHE="+modcache, "GOFLAGS=-mod=mod -modcacherw", "GOWORK=off",
 			"CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOTELEMETRY=off")
+		if goos, goarch, ok := strings.Cut(platform, "/"); ok {
+			cmd.Env = append(cmd.Env, "GOOS="+goos, "GOARCH="+goarch)
+		}
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		stdout, err := cmd.Output()
@@ -189,6 +201,20 @@ func resolve(goPath, pkg, version string, patches []patch) (*Lock, error) {
 			return "", fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 		}
 		return string(stdout), nil
+	}
+	gocmd := func(args ...string) (string, error) { return gocmdOn("", args...) }
+	// The packages the build reads, on every platform it may run on: a package
+	// can import others on one OS only (gopsutil imports purego on darwin).
+	deps := func() (string, error) {
+		var all strings.Builder
+		for _, platform := range execPlatforms {
+			out, err := gocmdOn(platform, "list", "-deps", "-f", "{{.ImportPath}}", pkg)
+			if err != nil {
+				return "", fmt.Errorf("for %s: %w", platform, err)
+			}
+			all.WriteString(out)
+		}
+		return all.String(), nil
 	}
 	if err := os.Mkdir(src, 0o755); err != nil {
 		return nil, err
@@ -226,13 +252,13 @@ func resolve(goPath, pkg, version string, patches []patch) (*Lock, error) {
 		if _, err := gocmd("mod", "edit", "-replace", modPath+"=../tool"); err != nil {
 			return nil, err
 		}
-		if packages, err = gocmd("list", "-deps", "-f", "{{.ImportPath}}", pkg); err != nil {
+		if packages, err = deps(); err != nil {
 			return nil, err
 		}
 		if _, err := gocmd("mod", "edit", "-dropreplace", modPath); err != nil {
 			return nil, err
 		}
-	} else if packages, err = gocmd("list", "-deps", "-f", "{{.ImportPath}}", pkg); err != nil {
+	} else if packages, err = deps(); err != nil {
 		return nil, err
 	}
 	zips := zipModules(strings.Fields(packages), strings.Fields(buildList))
